@@ -1,0 +1,1 @@
+//! `adapter-mysql`: placeholder crate; its issue fills it in.

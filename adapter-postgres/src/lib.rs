@@ -1,0 +1,1 @@
+//! `adapter-postgres`: placeholder crate; its issue fills it in.

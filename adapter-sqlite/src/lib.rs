@@ -1,0 +1,1 @@
+//! `adapter-sqlite`: placeholder crate; its issue fills it in.

@@ -1,0 +1,1 @@
+//! `benches`: placeholder crate; its issue fills it in.

@@ -1,0 +1,1 @@
+//! `conformance`: placeholder crate; its issue fills it in.

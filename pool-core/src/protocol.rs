@@ -1,0 +1,84 @@
+//! The two traits an adapter implements: [`Connector`] opens connections, [`ConnectionProtocol`]
+//! is what the pool (and the neutral API) needs from each one.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::value::{ParameterStyle, Row, Value};
+
+/// One open database connection, as the pool and driver-neutral code see it.
+///
+/// Object safe, so the pool manager can hold connections of different databases as
+/// `dyn ConnectionProtocol`. Every adapter also exposes its driver's native client on its own
+/// connection type: this trait is the common floor, not a ceiling.
+#[async_trait]
+pub trait ConnectionProtocol: Send + 'static {
+    /// A round trip that proves the connection works (the health check and checkout validation).
+    async fn ping(&mut self) -> Result<()>;
+
+    /// Runs a statement and returns the number of rows it affected.
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Runs a query and returns all its rows.
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+
+    /// Returns the session to a clean state before the next holder gets it: rolls back an open
+    /// transaction and drops session state (temporary tables, variables), as far as the
+    /// database allows. An error here makes the pool discard the connection.
+    async fn reset(&mut self) -> Result<()>;
+
+    /// True once the connection is known to be unusable (an I/O or protocol error happened, or
+    /// the server ended the session). Cheap and synchronous: it is called on every return.
+    fn is_broken(&self) -> bool;
+
+    /// Closes the connection politely (a terminate message where the protocol has one). The
+    /// pool bounds this with a timeout, so an implementation may simply drop its socket.
+    async fn close(&mut self) -> Result<()>;
+
+    /// How this database writes bind parameters in SQL.
+    fn parameter_style(&self) -> ParameterStyle {
+        ParameterStyle::QuestionMark
+    }
+}
+
+/// Opens connections for a pool; the pool owns exactly one.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// The connection type this connector opens.
+    type Connection: ConnectionProtocol;
+
+    /// Opens one new connection. The pool applies its connect timeout around this call and
+    /// retries failures with backoff, so implementations should just try once.
+    async fn connect(&self) -> Result<Self::Connection>;
+
+    /// The health check used for checkout validation and background pings. Defaults to
+    /// [`ConnectionProtocol::ping`]; override it to run a different query.
+    async fn validate(&self, connection: &mut Self::Connection) -> Result<()> {
+        connection.ping().await
+    }
+}
+
+#[async_trait]
+impl<T: ConnectionProtocol + ?Sized> ConnectionProtocol for Box<T> {
+    async fn ping(&mut self) -> Result<()> {
+        (**self).ping().await
+    }
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        (**self).execute(sql, params).await
+    }
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        (**self).query(sql, params).await
+    }
+    async fn reset(&mut self) -> Result<()> {
+        (**self).reset().await
+    }
+    fn is_broken(&self) -> bool {
+        (**self).is_broken()
+    }
+    async fn close(&mut self) -> Result<()> {
+        (**self).close().await
+    }
+    fn parameter_style(&self) -> ParameterStyle {
+        (**self).parameter_style()
+    }
+}

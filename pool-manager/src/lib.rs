@@ -1,0 +1,1 @@
+//! `pool-manager`: placeholder crate; its issue fills it in.

@@ -1,0 +1,72 @@
+//! Project automation, run as `cargo xtask <task>` (matklad's cargo-xtask convention).
+//!
+//! `ci` mirrors CI exactly: `.ci/run` calls nothing else, so a green `cargo xtask ci` on this
+//! machine is a green CI.
+
+mod services;
+
+use std::process::{Command, ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Project automation for the connection-pool workspace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Everything CI checks: services up, rustfmt, clippy -D warnings, the whole test suite.
+    Ci,
+    /// Start the local PostgreSQL and MariaDB servers if they are not answering, and wait for them.
+    Services,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Ci => ci(),
+        Task::Services => services::ensure_running(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result<(), String> {
+    services::ensure_running()?;
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace", "--all-features"])?;
+    cargo(&["test", "--workspace", "--doc", "--all-features"])?;
+    Ok(())
+}
+
+/// Runs cargo through `$CARGO`, so the toolchain that runs xtask runs the task too.
+fn cargo(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .status()
+        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}

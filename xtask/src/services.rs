@@ -1,0 +1,62 @@
+//! Makes sure the machine's PostgreSQL and MariaDB answer before tests that need them run.
+//!
+//! The servers are shared: this module only ever *starts* them (with the machine's documented
+//! commands) and never stops or reconfigures them.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Service {
+    name: &'static str,
+    address: &'static str,
+    start: &'static str,
+}
+
+const SERVICES: [Service; 2] = [
+    Service {
+        name: "PostgreSQL",
+        address: "127.0.0.1:5432",
+        start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -n 1) main start",
+    },
+    Service {
+        name: "MariaDB",
+        address: "127.0.0.1:3306",
+        start: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+    },
+];
+
+/// How long a server gets to start answering: MariaDB's first start after a crash can run
+/// recovery for a while.
+const START_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Starts every service that does not answer and waits until all do; an error names the one
+/// that never came up.
+pub(crate) fn ensure_running() -> Result<(), String> {
+    for service in &SERVICES {
+        if answers(service.address) {
+            continue;
+        }
+        eprintln!("xtask: {} is not answering on {}; starting it", service.name, service.address);
+        let status = Command::new("sh").arg("-c").arg(service.start).status();
+        if let Err(e) = status {
+            return Err(format!("could not run `{}`: {e}", service.start));
+        }
+        let started = Instant::now();
+        while !answers(service.address) {
+            if started.elapsed() > START_DEADLINE {
+                return Err(format!(
+                    "{} did not answer on {} within {:?} after `{}`",
+                    service.name, service.address, START_DEADLINE, service.start
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    Ok(())
+}
+
+fn answers(address: &str) -> bool {
+    let address: SocketAddr = address.parse().expect("service addresses are constants");
+    TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
+}
