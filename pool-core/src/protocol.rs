@@ -39,6 +39,13 @@ pub trait ConnectionProtocol: Send + 'static {
     fn parameter_style(&self) -> ParameterStyle {
         ParameterStyle::QuestionMark
     }
+
+    /// Sets the longest time one query may run (the pool passes its `query_timeout` to every
+    /// connection it opens). Adapters enforce it with a server-side cancel and then return
+    /// [`Error::QueryTimeout`](crate::Error::QueryTimeout); the default ignores it.
+    fn set_query_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        let _ = timeout;
+    }
 }
 
 /// Opens connections for a pool; the pool owns exactly one.
@@ -80,5 +87,8 @@ impl<T: ConnectionProtocol + ?Sized> ConnectionProtocol for Box<T> {
     }
     fn parameter_style(&self) -> ParameterStyle {
         (**self).parameter_style()
+    }
+    fn set_query_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        (**self).set_query_timeout(timeout)
     }
 }
