@@ -1,0 +1,251 @@
+//! [`SqliteConnection`]: the async face of one worker thread.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use pool_core::{ConnectionProtocol, Error, ParameterStyle, Result, Row, Value, async_trait};
+use tokio::sync::oneshot;
+
+use crate::error::{self, Failure};
+use crate::worker::{self, Handle, Job, Reply, Shared};
+
+/// After the query timeout fires and the statement is interrupted, how long to wait for the
+/// worker to confirm. SQLite checks the interrupt flag between VM steps, so this is normally
+/// microseconds; a statement sleeping in the busy handler only notices when the sleep ends.
+/// Past this grace the caller gets [`Error::QueryTimeout`] anyway and the statement finishes
+/// in the background, ahead of the connection's next request.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+
+/// One SQLite connection, owned by a dedicated OS thread.
+///
+/// Every call sends a request to the thread and awaits its answer, so no SQLite call ever runs
+/// on an async worker thread. Calls are cancellation-safe: a request whose future is dropped
+/// before the thread reaches it is skipped, and one dropped while it runs is interrupted
+/// (`sqlite3_interrupt`); the connection stays usable either way.
+///
+/// Dropping the connection ends the thread (after interrupting whatever statement is running),
+/// which closes the handle.
+pub struct SqliteConnection {
+    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    query_timeout: Option<Duration>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for SqliteConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteConnection")
+            .field("broken", &self.shared.is_broken())
+            .field("query_timeout", &self.query_timeout)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteConnection {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Self {
+            jobs: handle.jobs,
+            shared: handle.shared,
+            query_timeout: None,
+            closed: false,
+        }
+    }
+
+    /// Runs `f` with the native `rusqlite::Connection` on the connection's thread and returns
+    /// its result: the way to use anything rusqlite offers (transactions, blobs, custom
+    /// functions, backups).
+    ///
+    /// The query timeout does not apply (the adapter cannot see inside `f`), and errors inside
+    /// `f` are `f`'s to handle: they do not mark the connection broken. If `f` panics, the panic
+    /// resumes in the caller; the connection stays usable. Leave the connection as you found it
+    /// (a transaction left open is rolled back by [`reset`](ConnectionProtocol::reset) when the
+    /// pool takes the connection back).
+    ///
+    /// ```
+    /// # async fn demo(conn: &mut adapter_sqlite::SqliteConnection) -> pool_core::Result<()> {
+    /// let total: rusqlite::Result<i64> = conn
+    ///     .with_native(|c| {
+    ///         let tx = c.transaction()?;
+    ///         tx.execute("CREATE TABLE IF NOT EXISTS n (x INTEGER)", [])?;
+    ///         tx.execute("INSERT INTO n VALUES (1), (2)", [])?;
+    ///         let sum = tx.query_row("SELECT sum(x) FROM n", [], |r| r.get(0))?;
+    ///         tx.commit()?;
+    ///         Ok(sum)
+    ///     })
+    ///     .await?;
+    /// # let _ = total;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_native<F, R>(&mut self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut rusqlite::Connection) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.call(|reply| Job::Native(worker::native_job(f, reply)), None)
+            .await
+    }
+
+    /// Closes the SQLite handle underneath the connection, as if the database had ended the
+    /// session, without telling the connection: the next call fails with a connection-class
+    /// error (`SQLITE_MISUSE` code, "handle is closed") and from then on
+    /// [`is_broken`](ConnectionProtocol::is_broken) is true. For tests (the conformance suite
+    /// simulates a server-side kill with it).
+    pub async fn kill_for_testing(&mut self) {
+        let (reply, rx) = oneshot::channel();
+        if self.jobs.send(Job::Kill(reply)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The query timeout this connection enforces, if any.
+    pub fn query_timeout(&self) -> Option<Duration> {
+        self.query_timeout
+    }
+
+    /// Sends one request and awaits its answer, enforcing `timeout` with `sqlite3_interrupt`.
+    async fn call<T>(
+        &mut self,
+        make: impl FnOnce(Reply<T>) -> Job,
+        timeout: Option<Duration>,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        if self.jobs.send(make(reply)).is_err() {
+            self.shared.mark_broken();
+            return Err(error::worker_gone());
+        }
+        let guard = InterruptOnDrop(Some(&self.shared));
+        let outcome = wait(rx, timeout, &self.shared).await;
+        guard.disarm();
+        let result = match outcome {
+            Outcome::Done(result) => result.map_err(error::into_error),
+            Outcome::TimedOut(limit) => Err(Error::QueryTimeout(limit)),
+            Outcome::Gone => Err(error::worker_gone()),
+        };
+        if let Err(e) = &result
+            && e.is_connection_broken()
+        {
+            self.shared.mark_broken();
+        }
+        result
+    }
+}
+
+enum Outcome<T> {
+    Done(std::result::Result<T, Failure>),
+    TimedOut(Duration),
+    Gone,
+}
+
+async fn wait<T>(
+    mut rx: oneshot::Receiver<std::result::Result<T, Failure>>,
+    timeout: Option<Duration>,
+    shared: &Shared,
+) -> Outcome<T> {
+    let Some(limit) = timeout else {
+        return rx.await.map_or(Outcome::Gone, Outcome::Done);
+    };
+    match tokio::time::timeout(limit, &mut rx).await {
+        Ok(answer) => answer.map_or(Outcome::Gone, Outcome::Done),
+        Err(_) => {
+            shared.interrupt();
+            match tokio::time::timeout(INTERRUPT_GRACE, rx).await {
+                Ok(Ok(Err(Failure::Sqlite(e)))) if error::is_interrupt(&e) => {
+                    Outcome::TimedOut(limit)
+                }
+                // It finished just before the interrupt landed: its real result stands.
+                Ok(Ok(result)) => Outcome::Done(result),
+                Ok(Err(_)) => Outcome::Gone,
+                Err(_) => Outcome::TimedOut(limit),
+            }
+        }
+    }
+}
+
+/// Interrupts the running statement if the call's future is dropped before its answer came.
+struct InterruptOnDrop<'a>(Option<&'a Shared>);
+
+impl InterruptOnDrop<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for InterruptOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.interrupt();
+        }
+    }
+}
+
+impl Drop for SqliteConnection {
+    fn drop(&mut self) {
+        // Stop a statement still running for a cancelled call, so the thread ends promptly.
+        self.shared.interrupt();
+    }
+}
+
+#[async_trait]
+impl ConnectionProtocol for SqliteConnection {
+    /// Runs `SELECT 1` on the worker thread: proves the thread is alive and responsive and the
+    /// handle open (a few microseconds; there is no server to reach).
+    async fn ping(&mut self) -> Result<()> {
+        self.call(Job::Ping, None).await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (sql, params) = (Box::from(sql), params.to_vec());
+        let timeout = self.query_timeout;
+        self.call(|reply| Job::Execute { sql, params, reply }, timeout)
+            .await
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let (sql, params) = (Box::from(sql), params.to_vec());
+        let timeout = self.query_timeout;
+        self.call(|reply| Job::Query { sql, params, reply }, timeout)
+            .await
+    }
+
+    /// Rolls back an open transaction, drops temporary tables, views and triggers, and detaches
+    /// attached databases. Pragmas changed by the holder are not restored.
+    async fn reset(&mut self) -> Result<()> {
+        self.call(Job::Reset, None).await
+    }
+
+    fn is_broken(&self) -> bool {
+        self.closed || self.shared.is_broken()
+    }
+
+    /// Interrupts any statement still running for a cancelled call, closes the handle on the
+    /// worker thread and ends the thread.
+    async fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        self.shared.interrupt();
+        let (reply, rx) = oneshot::channel();
+        let sent = self.jobs.send(Job::Close(reply)).is_ok();
+        let result = match rx.await {
+            Ok(result) if sent => result.map_err(error::into_error),
+            // The thread is already gone, and the handle with it: nothing is left to close.
+            _ => Ok(()),
+        };
+        self.shared.mark_broken();
+        result
+    }
+
+    fn parameter_style(&self) -> ParameterStyle {
+        ParameterStyle::QuestionMark
+    }
+
+    /// Enforced on `execute` and `query` with `sqlite3_interrupt`; the call then returns
+    /// [`Error::QueryTimeout`] and the connection stays usable. Needs tokio's time driver.
+    fn set_query_timeout(&mut self, timeout: Option<Duration>) {
+        self.query_timeout = timeout;
+    }
+}

@@ -1,0 +1,202 @@
+//! The dedicated OS thread that owns one `rusqlite::Connection`.
+//!
+//! Async callers send a [`Job`] over a std `mpsc` channel (the thread blocks in `recv`) and
+//! await the answer on a tokio `oneshot`. The job carries the SQL and parameters by value, so a
+//! request costs the copies of its inputs, one oneshot and the thread's wake-up; nothing is
+//! boxed except `with_native` closures.
+//!
+//! The thread exits when every sender is dropped (the connection was dropped) or after a
+//! [`Job::Close`]. A job whose caller has gone away before the thread reached it is skipped.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+
+use pool_core::{Row, Value};
+use rusqlite::{Connection, InterruptHandle};
+use tokio::sync::oneshot;
+
+use crate::error::Failure;
+use crate::ops;
+
+/// Where the worker sends one job's result.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Failure>>;
+
+/// A `with_native` closure, wrapped so that it answers on its own reply channel.
+pub(crate) type NativeJob = Box<dyn FnOnce(Option<&mut Connection>) + Send + 'static>;
+
+/// One request for the worker thread.
+pub(crate) enum Job {
+    Execute {
+        sql: Box<str>,
+        params: Vec<Value>,
+        reply: Reply<u64>,
+    },
+    Query {
+        sql: Box<str>,
+        params: Vec<Value>,
+        reply: Reply<Vec<Row>>,
+    },
+    Ping(Reply<()>),
+    Reset(Reply<()>),
+    Native(NativeJob),
+    /// Closes the handle but keeps the thread: the next request fails as on a killed session.
+    Kill(Reply<()>),
+    /// Closes the handle and ends the thread.
+    Close(Reply<()>),
+}
+
+/// State shared between the connection (async side) and its worker thread.
+pub(crate) struct Shared {
+    broken: AtomicBool,
+    interrupt: InterruptHandle,
+}
+
+impl Shared {
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_broken(&self) {
+        self.broken.store(true, Ordering::Release);
+    }
+
+    /// Stops the statement running on the handle, if any (`sqlite3_interrupt`). SQLite clears
+    /// the flag when the next statement starts with none running, so a late interrupt cannot
+    /// hit a later request.
+    pub(crate) fn interrupt(&self) {
+        self.interrupt.interrupt();
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("broken", &self.is_broken())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handle through which the async side reaches a running worker.
+pub(crate) struct Handle {
+    pub(crate) jobs: mpsc::Sender<Job>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Starts a worker thread that runs `open` and, if it succeeds, serves jobs. `open` returns
+/// the connection and an extra value handed back to the caller with the [`Handle`] (the
+/// connector uses it to open a memory database's anchor on this thread too).
+pub(crate) fn spawn<X, E>(
+    name: String,
+    open: impl FnOnce() -> Result<(Connection, X), E> + Send + 'static,
+) -> std::io::Result<oneshot::Receiver<Result<(Handle, X), E>>>
+where
+    X: Send + 'static,
+    E: Send + 'static,
+{
+    let (ready_tx, ready_rx) = oneshot::channel();
+    std::thread::Builder::new().name(name).spawn(move || {
+        let (conn, extra) = match open() {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        let shared = Arc::new(Shared {
+            broken: AtomicBool::new(false),
+            interrupt: conn.get_interrupt_handle(),
+        });
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let handle = Handle {
+            jobs: jobs_tx,
+            shared: Arc::clone(&shared),
+        };
+        if ready_tx.send(Ok((handle, extra))).is_err() {
+            // The connect was cancelled (connect timeout): nobody will use this connection.
+            return;
+        }
+        run(conn, &shared, &jobs_rx);
+    })?;
+    Ok(ready_rx)
+}
+
+/// Marks the connection broken however the thread ends, panics included.
+struct BrokenOnExit<'a>(&'a Shared);
+
+impl Drop for BrokenOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.mark_broken();
+    }
+}
+
+fn run(conn: Connection, shared: &Shared, jobs: &mpsc::Receiver<Job>) {
+    let _exit = BrokenOnExit(shared);
+    let mut conn = Some(conn);
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Execute { sql, params, reply } => {
+                answer(reply, &conn, |c| ops::execute(c, &sql, &params));
+            }
+            Job::Query { sql, params, reply } => {
+                answer(reply, &conn, |c| ops::query(c, &sql, &params));
+            }
+            Job::Ping(reply) => answer(reply, &conn, ops::ping),
+            Job::Reset(reply) => answer(reply, &conn, ops::reset),
+            Job::Native(job) => job(conn.as_mut()),
+            Job::Kill(reply) => {
+                // A failed close still drops (and so releases) the handle: it is gone either way.
+                let _ = close(&mut conn);
+                let _ = reply.send(Ok(()));
+            }
+            Job::Close(reply) => {
+                let result = close(&mut conn);
+                let _ = reply.send(result);
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `work` unless the caller has gone, and sends its result.
+fn answer<T>(
+    reply: Reply<T>,
+    conn: &Option<Connection>,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) {
+    if reply.is_closed() {
+        return;
+    }
+    let result = match conn {
+        Some(c) => work(c).map_err(Failure::from),
+        None => Err(Failure::Closed),
+    };
+    let _ = reply.send(result);
+}
+
+/// Closes the handle (flushing the statement cache first); a second close is a no-op.
+fn close(conn: &mut Option<Connection>) -> Result<(), Failure> {
+    match conn.take() {
+        Some(c) => c.close().map_err(|(_, e)| Failure::Sqlite(e)),
+        None => Ok(()),
+    }
+}
+
+/// Wraps a `with_native` closure: skipped if its caller has gone, a panic is caught and sent
+/// back so it resumes in the caller's task, and the thread keeps serving.
+pub(crate) fn native_job<F, R>(f: F, reply: Reply<R>) -> NativeJob
+where
+    F: FnOnce(&mut Connection) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    Box::new(move |conn: Option<&mut Connection>| {
+        if reply.is_closed() {
+            return;
+        }
+        let result = match conn {
+            Some(c) => catch_unwind(AssertUnwindSafe(|| f(c))).map_err(Failure::Panic),
+            None => Err(Failure::Closed),
+        };
+        let _ = reply.send(result);
+    })
+}
