@@ -1,0 +1,234 @@
+//! [`MysqlConnection`]: one session, as the pool sees it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::{Protocol, Queryable};
+use mysql_async::{ChangeUserOpts, Conn, QueryResult};
+use pool_core::{
+    ConnectionProtocol, Error, ErrorClass, ParameterStyle, Result, Row, Value, async_trait,
+};
+
+use crate::cancel::{Timed, with_timeout};
+use crate::connector::Shared;
+use crate::error::{classify, error_class};
+use crate::types;
+
+/// One MySQL/MariaDB session, opened by [`MysqlConnector`](crate::MysqlConnector).
+///
+/// Statements without parameters use the text protocol, so any SQL works (also statements that
+/// cannot be prepared); statements with parameters are prepared once and cached per connection
+/// by `mysql_async` (LRU, [`MysqlOptions::with_statement_cache_size`](crate::MysqlOptions::with_statement_cache_size)).
+/// [`reset`](ConnectionProtocol::reset) clears that cache, since `COM_RESET_CONNECTION` closes
+/// the server's statements.
+///
+/// For everything else use the driver itself through [`conn`](Self::conn).
+pub struct MysqlConnection {
+    /// `None` once closed.
+    conn: Option<Conn>,
+    id: u32,
+    broken: bool,
+    query_timeout: Option<Duration>,
+    shared: Arc<Shared>,
+}
+
+impl MysqlConnection {
+    pub(crate) fn new(conn: Conn, shared: Arc<Shared>) -> Self {
+        Self {
+            id: conn.id(),
+            conn: Some(conn),
+            broken: false,
+            query_timeout: None,
+            shared,
+        }
+    }
+
+    /// The `mysql_async` connection, for everything the neutral API does not cover.
+    ///
+    /// An error there is not seen by [`is_broken`](ConnectionProtocol::is_broken); call
+    /// [`mark_broken`](Self::mark_broken) when it means the session is unusable.
+    ///
+    /// # Panics
+    ///
+    /// After [`close`](ConnectionProtocol::close), which the pool only calls on connections it
+    /// has taken back.
+    pub fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("MysqlConnection::conn called after close")
+    }
+
+    /// The server's id for this session (`CONNECTION_ID()`, the process list's `ID`).
+    pub fn connection_id(&self) -> u32 {
+        self.id
+    }
+
+    /// Marks the connection unusable, so the pool closes it instead of reusing it.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// The query timeout in force, if any.
+    pub fn query_timeout(&self) -> Option<Duration> {
+        self.query_timeout
+    }
+
+    fn open_conn(&mut self) -> Result<&mut Conn> {
+        self.conn.as_mut().ok_or(Error::Closed)
+    }
+
+    /// Maps a driver error, marking the connection broken when the error says so.
+    fn fail(&mut self, error: mysql_async::Error) -> Error {
+        let error = classify(error);
+        if error.class() == ErrorClass::Connection {
+            self.broken = true;
+        }
+        Error::Backend(error)
+    }
+
+    /// Settles a statement run under the query timeout.
+    fn settle<T>(&mut self, outcome: Timed<T>) -> Result<T> {
+        match outcome {
+            Timed::Finished(result) => result.map_err(|e| self.fail(e)),
+            Timed::TimedOut { result } => {
+                let in_sync = match &result {
+                    None => false,
+                    Some(Ok(_)) => true,
+                    Some(Err(e)) => error_class(e).0 != ErrorClass::Connection,
+                };
+                if !in_sync {
+                    self.broken = true;
+                }
+                Err(Error::QueryTimeout(
+                    self.query_timeout.unwrap_or(Duration::ZERO),
+                ))
+            }
+        }
+    }
+}
+
+/// Reads every row of the first result set, then discards any further result sets.
+async fn collect<P: Protocol>(mut result: QueryResult<'_, '_, P>) -> mysql_async::Result<Vec<Row>> {
+    let names = types::column_names(result.columns_ref());
+    let mut rows = Vec::new();
+    while let Some(row) = result.next().await? {
+        rows.push(types::row(&names, row));
+    }
+    result.drop_result().await?;
+    Ok(rows)
+}
+
+#[async_trait]
+impl ConnectionProtocol for MysqlConnection {
+    async fn ping(&mut self) -> Result<()> {
+        let result = self.open_conn()?.ping().await;
+        result.map_err(|e| self.fail(e))
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let params = types::params(params)?;
+        let (limit, cancel_timeout, id) = (
+            self.query_timeout,
+            self.shared.options.cancel_timeout(),
+            self.id,
+        );
+        let shared = Arc::clone(&self.shared);
+        let conn = self.open_conn()?;
+        let run = async {
+            if params.is_empty() {
+                conn.query_drop(sql).await?;
+            } else {
+                conn.exec_drop(sql, params).await?;
+            }
+            Ok(conn.affected_rows())
+        };
+        let outcome = with_timeout(
+            run,
+            limit,
+            || async move { shared.kill_query(id).await },
+            cancel_timeout,
+        )
+        .await;
+        self.settle(outcome)
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let params = types::params(params)?;
+        let (limit, cancel_timeout, id) = (
+            self.query_timeout,
+            self.shared.options.cancel_timeout(),
+            self.id,
+        );
+        let shared = Arc::clone(&self.shared);
+        let conn = self.open_conn()?;
+        let run = async {
+            if params.is_empty() {
+                collect(conn.query_iter(sql).await?).await
+            } else {
+                collect(conn.exec_iter(sql, params).await?).await
+            }
+        };
+        let outcome = with_timeout(
+            run,
+            limit,
+            || async move { shared.kill_query(id).await },
+            cancel_timeout,
+        )
+        .await;
+        self.settle(outcome)
+    }
+
+    /// `COM_RESET_CONNECTION`: rolls back an open transaction, drops temporary tables, user
+    /// variables and prepared statements (the statement cache is cleared with them) and resets
+    /// session variables. Servers older than MySQL 5.7.3 / MariaDB 10.2.4 get
+    /// `COM_CHANGE_USER` with the same credentials instead, which resets the same state but
+    /// authenticates again: with a password provider whose token has expired that fails, and
+    /// the pool discards the connection, as it should.
+    async fn reset(&mut self) -> Result<()> {
+        let conn = self.open_conn()?;
+        let result = match conn.reset().await {
+            Ok(true) => Ok(()),
+            Ok(false) => conn.change_user(ChangeUserOpts::default()).await,
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| {
+            // A failed reset leaves the session state unknown: never hand it out again.
+            self.broken = true;
+            self.fail(e)
+        })
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken || self.conn.is_none()
+    }
+
+    /// Sends `COM_QUIT` and closes the socket.
+    async fn close(&mut self) -> Result<()> {
+        match self.conn.take() {
+            Some(conn) => conn
+                .disconnect()
+                .await
+                .map_err(|e| Error::Backend(classify(e))),
+            None => Ok(()),
+        }
+    }
+
+    fn parameter_style(&self) -> ParameterStyle {
+        ParameterStyle::QuestionMark
+    }
+
+    fn set_query_timeout(&mut self, timeout: Option<Duration>) {
+        self.query_timeout = timeout;
+    }
+}
+
+impl std::fmt::Debug for MysqlConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlConnection")
+            .field("connection_id", &self.id)
+            .field("open", &self.conn.is_some())
+            .field("broken", &self.broken)
+            .field("query_timeout", &self.query_timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,162 @@
+//! [`MysqlConnector`]: opens connections, and the side connections that cancel queries.
+
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, DriverError, Opts, SslOpts};
+use pool_core::{BackendError, Connector, Error, Result, async_trait};
+
+use crate::connection::MysqlConnection;
+use crate::error::classify;
+use crate::options::MysqlOptions;
+use crate::sessions::SessionRegistry;
+use crate::tls::TlsPlan;
+
+/// Opens MySQL/MariaDB connections for a pool. Cheap to clone: clones share the options and the
+/// record of opened sessions.
+///
+/// ```no_run
+/// use adapter_mysql::MysqlConnector;
+/// use pool_core::{ConnectionProtocol, Connector};
+///
+/// # async fn run() -> pool_core::Result<()> {
+/// let connector = MysqlConnector::from_url("mysql://root@127.0.0.1/test")?;
+/// let mut connection = connector.connect().await?;
+/// let rows = connection.query("SELECT ? + 1", &[41.into()]).await?;
+/// assert_eq!(rows[0].get(0).and_then(|v| v.as_i64()), Some(42));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MysqlConnector {
+    shared: Arc<Shared>,
+}
+
+/// What a connector and its connections share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) options: MysqlOptions,
+    sessions: SessionRegistry,
+}
+
+impl MysqlConnector {
+    /// A connector with these options.
+    pub fn new(options: MysqlOptions) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                options,
+                sessions: SessionRegistry::default(),
+            }),
+        }
+    }
+
+    /// A connector for a `mysql://` URL; see [`MysqlOptions::from_url`].
+    pub fn from_url(url: &str) -> Result<Self> {
+        MysqlOptions::from_url(url).map(Self::new)
+    }
+
+    /// The options connections are opened with.
+    pub fn options(&self) -> &MysqlOptions {
+        &self.shared.options
+    }
+
+    /// Ids (`CONNECTION_ID()`) of the server sessions this connector opened, pool connections
+    /// and cancel side connections alike, except those [`live_session_ids`](Self::live_session_ids)
+    /// found gone.
+    pub fn session_ids(&self) -> Vec<u32> {
+        self.shared.sessions.snapshot()
+    }
+
+    /// Asks the server which of this connector's sessions are still open (through a side
+    /// connection that is not counted), and forgets the others.
+    ///
+    /// After a pool is closed this should become empty: the way to check that no session leaked.
+    pub async fn live_session_ids(&self) -> Result<Vec<u32>> {
+        let checked = self.shared.sessions.snapshot();
+        if checked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut side = self.shared.open(false).await?;
+        let list = checked
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let live: Result<Vec<u32>> = side
+            .query(format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN ({list})"
+            ))
+            .await
+            .map_err(|e| Error::Backend(classify(e)));
+        let _ = side.disconnect().await;
+        let live = live?;
+        self.shared.sessions.retain_live(&checked, &live);
+        Ok(live)
+    }
+}
+
+#[async_trait]
+impl Connector for MysqlConnector {
+    type Connection = MysqlConnection;
+
+    async fn connect(&self) -> Result<MysqlConnection> {
+        let conn = self.shared.open(true).await?;
+        Ok(MysqlConnection::new(conn, Arc::clone(&self.shared)))
+    }
+}
+
+impl Shared {
+    /// Opens one session: asks the provider for the password, applies the TLS plan and the
+    /// connect timeout, and records the session id when `record` is set.
+    pub(crate) async fn open(&self, record: bool) -> Result<Conn> {
+        let connect = async {
+            let password = self.options.current_password().await.map_err(|e| {
+                Error::Connect(BackendError::connection(format!(
+                    "the password provider failed: {e}"
+                )))
+            })?;
+            match self.options.tls().plan()? {
+                TlsPlan::Plain => self.connect_with(password, None).await,
+                TlsPlan::Required(ssl) => self.connect_with(password, Some(ssl)).await,
+                TlsPlan::Opportunistic(ssl) => {
+                    match Conn::new(self.driver_opts(password.clone(), Some(ssl))).await {
+                        Err(mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer)) => {
+                            self.connect_with(password, None).await
+                        }
+                        other => other.map_err(|e| Error::Connect(classify(e))),
+                    }
+                }
+            }
+        };
+        let conn = match self.options.connect_timeout() {
+            Some(limit) => tokio::time::timeout(limit, connect)
+                .await
+                .map_err(|_| Error::ConnectTimeout(limit))??,
+            None => connect.await?,
+        };
+        if record {
+            self.sessions.opened(conn.id());
+        }
+        Ok(conn)
+    }
+
+    async fn connect_with(&self, password: Option<String>, ssl: Option<SslOpts>) -> Result<Conn> {
+        Conn::new(self.driver_opts(password, ssl))
+            .await
+            .map_err(|e| Error::Connect(classify(e)))
+    }
+
+    fn driver_opts(&self, password: Option<String>, ssl: Option<SslOpts>) -> Opts {
+        self.options.driver_opts(password, ssl)
+    }
+
+    /// Interrupts the statement running on session `id`, through a side connection.
+    pub(crate) async fn kill_query(&self, id: u32) -> Result<()> {
+        let mut side = self.open(true).await?;
+        let killed = side
+            .query_drop(format!("KILL QUERY {id}"))
+            .await
+            .map_err(|e| Error::Backend(classify(e)));
+        let _ = side.disconnect().await;
+        killed
+    }
+}

@@ -1,0 +1,202 @@
+//! The one place where a `mysql_async` error gets its [`ErrorClass`].
+//!
+//! The class decides whether the pool may reuse the connection, so the rule is conservative:
+//! anything that may have left the wire protocol in an unknown state (I/O, TLS, a driver-level
+//! protocol error, a session the server ended) is [`ErrorClass::Connection`]; an error the
+//! server reported about one statement (syntax, constraint, lock wait, interrupted query) is
+//! [`ErrorClass::Query`] and leaves the connection usable. Server errors carry their MySQL error
+//! number as the [`BackendError::code`].
+
+use mysql_async::{DriverError, Error as MyError};
+use pool_core::{BackendError, ErrorClass};
+
+/// Server error numbers after which the session is gone or unusable.
+///
+/// Client-side numbers (2006, 2013, 2055) are listed too: a proxy such as ProxySQL or
+/// MaxScale can forward them as server errors.
+const CONNECTION_ERROR_CODES: &[u16] = &[
+    1040, // ER_CON_COUNT_ERROR: too many connections
+    1043, // ER_HANDSHAKE_ERROR
+    1053, // ER_SERVER_SHUTDOWN: server shutdown in progress
+    1077, // ER_NORMAL_SHUTDOWN
+    1079, // ER_SHUTDOWN_COMPLETE
+    1080, // ER_FORCING_CLOSE
+    1081, // ER_IPSOCK_ERROR
+    1129, // ER_HOST_IS_BLOCKED
+    1130, // ER_HOST_NOT_PRIVILEGED
+    1152, // ER_ABORTING_CONNECTION
+    1153, // ER_NET_PACKET_TOO_LARGE: the server closes the connection after it
+    1154, // ER_NET_READ_ERROR_FROM_PIPE
+    1155, // ER_NET_FCNTL_ERROR
+    1156, // ER_NET_PACKETS_OUT_OF_ORDER
+    1157, // ER_NET_UNCOMPRESS_ERROR
+    1158, // ER_NET_READ_ERROR
+    1159, // ER_NET_READ_INTERRUPTED
+    1160, // ER_NET_ERROR_ON_WRITE
+    1161, // ER_NET_WRITE_INTERRUPTED
+    1184, // ER_NEW_ABORTING_CONNECTION
+    1820, // ER_MUST_CHANGE_PASSWORD: the session can run nothing but SET PASSWORD
+    1927, // ER_CONNECTION_KILLED (MariaDB): KILL CONNECTION
+    2006, // CR_SERVER_GONE_ERROR
+    2013, // CR_SERVER_LOST
+    2055, // CR_SERVER_LOST_EXTENDED
+    3169, // ER_SESSION_WAS_KILLED (MySQL 8)
+    4031, // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8): disconnected for inactivity
+];
+
+/// The class of a `mysql_async` error and the MySQL error number, if the server sent one.
+pub fn error_class(error: &MyError) -> (ErrorClass, Option<u16>) {
+    match error {
+        MyError::Server(e) if CONNECTION_ERROR_CODES.contains(&e.code) => {
+            (ErrorClass::Connection, Some(e.code))
+        }
+        MyError::Server(e) => (ErrorClass::Query, Some(e.code)),
+        MyError::Driver(e) => (driver_error_class(e), None),
+        // I/O and TLS errors, errors from hooks, URL errors (only at connect): the stream is in
+        // an unknown state.
+        MyError::Io(_) | MyError::Other(_) | MyError::Url(_) => (ErrorClass::Connection, None),
+    }
+}
+
+/// Driver errors raised before anything was sent, or about values, leave the protocol in sync;
+/// every other driver error (closed connection, packets out of order, unexpected packet, ...)
+/// means the stream cannot be trusted.
+fn driver_error_class(error: &DriverError) -> ErrorClass {
+    match error {
+        DriverError::FromValue { .. }
+        | DriverError::FromRow { .. }
+        | DriverError::Params(_)
+        | DriverError::MixedParams
+        | DriverError::NestedTransaction
+        | DriverError::ReadOnlyTransNotSupported
+        | DriverError::StmtParamsMismatch { .. }
+        | DriverError::StmtParamsNumberExceedsLimit { .. } => ErrorClass::Query,
+        _ => ErrorClass::Connection,
+    }
+}
+
+/// Maps a `mysql_async` error into the pool's [`BackendError`], with its class and code.
+pub(crate) fn classify(error: MyError) -> BackendError {
+    let (class, code) = error_class(&error);
+    let backend = BackendError::new(class, error);
+    match code {
+        Some(code) => backend.with_code(code.to_string()),
+        None => backend,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use mysql_async::{IoError, ServerError};
+
+    use super::*;
+
+    fn server(code: u16) -> MyError {
+        MyError::Server(ServerError {
+            code,
+            message: format!("error {code}"),
+            state: "HY000".to_owned(),
+        })
+    }
+
+    #[test]
+    fn classes_match_the_table() {
+        let cases: Vec<(&str, MyError, ErrorClass, Option<&str>)> = vec![
+            ("syntax", server(1064), ErrorClass::Query, Some("1064")),
+            (
+                "duplicate key",
+                server(1062),
+                ErrorClass::Query,
+                Some("1062"),
+            ),
+            ("deadlock", server(1213), ErrorClass::Query, Some("1213")),
+            ("lock wait", server(1205), ErrorClass::Query, Some("1205")),
+            (
+                "query interrupted",
+                server(1317),
+                ErrorClass::Query,
+                Some("1317"),
+            ),
+            (
+                "unknown table",
+                server(1146),
+                ErrorClass::Query,
+                Some("1146"),
+            ),
+            (
+                "connection killed",
+                server(1927),
+                ErrorClass::Connection,
+                Some("1927"),
+            ),
+            (
+                "server gone away",
+                server(2006),
+                ErrorClass::Connection,
+                Some("2006"),
+            ),
+            (
+                "lost connection",
+                server(2013),
+                ErrorClass::Connection,
+                Some("2013"),
+            ),
+            (
+                "shutdown",
+                server(1053),
+                ErrorClass::Connection,
+                Some("1053"),
+            ),
+            (
+                "session killed",
+                server(3169),
+                ErrorClass::Connection,
+                Some("3169"),
+            ),
+            (
+                "closed",
+                MyError::Driver(DriverError::ConnectionClosed),
+                ErrorClass::Connection,
+                None,
+            ),
+            (
+                "out of order",
+                MyError::Driver(DriverError::PacketOutOfOrder),
+                ErrorClass::Connection,
+                None,
+            ),
+            (
+                "param count",
+                MyError::Driver(DriverError::StmtParamsMismatch {
+                    required: 2,
+                    supplied: 1,
+                }),
+                ErrorClass::Query,
+                None,
+            ),
+            (
+                "io",
+                MyError::Io(IoError::Io(io::Error::from(io::ErrorKind::BrokenPipe))),
+                ErrorClass::Connection,
+                None,
+            ),
+        ];
+        for (name, error, class, code) in cases {
+            let backend = classify(error);
+            assert_eq!(backend.class(), class, "{name}");
+            assert_eq!(backend.code(), code, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_driver_error_is_kept_for_downcasting() {
+        let backend = classify(server(1064));
+        let source = backend
+            .source_error()
+            .downcast_ref::<MyError>()
+            .expect("a mysql_async::Error");
+        assert!(matches!(source, MyError::Server(e) if e.code == 1064));
+    }
+}
