@@ -27,12 +27,10 @@ use pool_core::Result;
 #[derive(Debug)]
 pub(crate) enum Timed<T> {
     /// It finished before the timeout.
-    Finished(mysql_async::Result<T>),
+    Finished(T),
     /// The timeout fired and the query was cancelled; `result` is what the connection answered
     /// in the end, `None` if it never did and the query future had to be abandoned.
-    TimedOut {
-        result: Option<mysql_async::Result<T>>,
-    },
+    TimedOut { result: Option<T> },
 }
 
 /// Runs `query`; past `limit`, runs `cancel` (bounded by `cancel_timeout`) while still driving
@@ -44,7 +42,7 @@ pub(crate) async fn with_timeout<T, Q, C, CF>(
     cancel_timeout: Duration,
 ) -> Timed<T>
 where
-    Q: Future<Output = mysql_async::Result<T>>,
+    Q: Future<Output = T>,
     C: FnOnce() -> CF,
     CF: Future<Output = Result<()>>,
 {
@@ -96,7 +94,7 @@ mod tests {
         let cancelled = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&cancelled);
         let outcome = with_timeout(
-            async { Ok(7) },
+            async { 7 },
             Some(Duration::from_millis(100)),
             move || async move {
                 flag.store(true, Ordering::SeqCst);
@@ -105,7 +103,7 @@ mod tests {
             Duration::from_secs(1),
         )
         .await;
-        assert!(matches!(outcome, Timed::Finished(Ok(7))));
+        assert!(matches!(outcome, Timed::Finished(7)));
         assert!(!cancelled.load(Ordering::SeqCst));
     }
 
@@ -114,7 +112,7 @@ mod tests {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let query = async move {
             let _ = rx.await;
-            Ok(1)
+            1
         };
         let outcome = with_timeout(
             query,
@@ -129,7 +127,7 @@ mod tests {
         assert!(matches!(
             outcome,
             Timed::TimedOut {
-                result: Some(Ok(1))
+                result: Some(1)
             }
         ));
     }
@@ -137,7 +135,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_cancel_abandons_the_query() {
         let outcome = with_timeout(
-            std::future::pending::<mysql_async::Result<()>>(),
+            std::future::pending::<()>(),
             Some(Duration::from_millis(100)),
             || async { Err(pool_core::Error::Closed) },
             Duration::from_secs(1),
@@ -150,7 +148,7 @@ mod tests {
     async fn a_query_that_ignores_the_cancel_is_abandoned_after_the_cancel_timeout() {
         let started = tokio::time::Instant::now();
         let outcome = with_timeout(
-            std::future::pending::<mysql_async::Result<()>>(),
+            std::future::pending::<()>(),
             Some(Duration::from_millis(100)),
             || async { Ok(()) },
             Duration::from_secs(1),

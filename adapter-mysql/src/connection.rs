@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::{Protocol, Queryable};
-use mysql_async::{ChangeUserOpts, Conn, QueryResult};
+use mysql_async::{ChangeUserOpts, Conn, QueryResult, Statement};
 use pool_core::{
-    ConnectionProtocol, Error, ErrorClass, ParameterStyle, Result, Row, Value, async_trait,
+    BackendError, ConnectionProtocol, Error, ErrorClass, ParameterStyle, Result, Row, Value, async_trait,
 };
 
 use crate::cancel::{Timed, with_timeout};
@@ -87,14 +87,20 @@ impl MysqlConnection {
     }
 
     /// Settles a statement run under the query timeout.
-    fn settle<T>(&mut self, outcome: Timed<T>) -> Result<T> {
+    fn settle<T>(&mut self, outcome: Timed<std::result::Result<T, Failure>>) -> Result<T> {
         match outcome {
-            Timed::Finished(result) => result.map_err(|e| self.fail(e)),
+            Timed::Finished(Ok(value)) => Ok(value),
+            Timed::Finished(Err(Failure::Driver(e))) => Err(self.fail(e)),
+            Timed::Finished(Err(Failure::ParamCount { required, supplied })) => {
+                Err(Error::Backend(BackendError::query(format!(
+                    "the statement takes {required} parameters but {supplied} were given"
+                ))))
+            }
             Timed::TimedOut { result } => {
                 let in_sync = match &result {
                     None => false,
-                    Some(Ok(_)) => true,
-                    Some(Err(e)) => error_class(e).0 != ErrorClass::Connection,
+                    Some(Ok(_) | Err(Failure::ParamCount { .. })) => true,
+                    Some(Err(Failure::Driver(e))) => error_class(e).0 != ErrorClass::Connection,
                 };
                 if !in_sync {
                     self.broken = true;
@@ -104,6 +110,31 @@ impl MysqlConnection {
                 ))
             }
         }
+    }
+}
+
+/// Why a statement failed before the adapter mapped the error.
+enum Failure {
+    Driver(mysql_async::Error),
+    /// Caught before `mysql_async` sees it, because `mysql_async` closes the connection on it.
+    ParamCount { required: u16, supplied: usize },
+}
+
+impl From<mysql_async::Error> for Failure {
+    fn from(error: mysql_async::Error) -> Self {
+        Failure::Driver(error)
+    }
+}
+
+/// The statement for `sql`, from the connection's cache or prepared now, if it takes
+/// `supplied` parameters.
+async fn prepare(conn: &mut Conn, sql: &str, supplied: usize) -> std::result::Result<Statement, Failure> {
+    let statement = conn.prep(sql).await?;
+    let required = statement.num_params();
+    if usize::from(required) == supplied {
+        Ok(statement)
+    } else {
+        Err(Failure::ParamCount { required, supplied })
     }
 }
 
@@ -138,7 +169,8 @@ impl ConnectionProtocol for MysqlConnection {
             if params.is_empty() {
                 conn.query_drop(sql).await?;
             } else {
-                conn.exec_drop(sql, params).await?;
+                let statement = prepare(conn, sql, params.len()).await?;
+                conn.exec_drop(&statement, params).await?;
             }
             Ok(conn.affected_rows())
         };
@@ -163,9 +195,10 @@ impl ConnectionProtocol for MysqlConnection {
         let conn = self.open_conn()?;
         let run = async {
             if params.is_empty() {
-                collect(conn.query_iter(sql).await?).await
+                Ok(collect(conn.query_iter(sql).await?).await?)
             } else {
-                collect(conn.exec_iter(sql, params).await?).await
+                let statement = prepare(conn, sql, params.len()).await?;
+                Ok(collect(conn.exec_iter(&statement, params).await?).await?)
             }
         };
         let outcome = with_timeout(

@@ -7,7 +7,7 @@
 //! [`ErrorClass::Query`] and leaves the connection usable. Server errors carry their MySQL error
 //! number as the [`BackendError::code`].
 
-use mysql_async::{DriverError, Error as MyError};
+use mysql_async::Error as MyError;
 use pool_core::{BackendError, ErrorClass};
 
 /// Server error numbers after which the session is gone or unusable.
@@ -51,27 +51,12 @@ pub fn error_class(error: &MyError) -> (ErrorClass, Option<u16>) {
             (ErrorClass::Connection, Some(e.code))
         }
         MyError::Server(e) => (ErrorClass::Query, Some(e.code)),
-        MyError::Driver(e) => (driver_error_class(e), None),
-        // I/O and TLS errors, errors from hooks, URL errors (only at connect): the stream is in
-        // an unknown state.
-        MyError::Io(_) | MyError::Other(_) | MyError::Url(_) => (ErrorClass::Connection, None),
-    }
-}
-
-/// Driver errors raised before anything was sent, or about values, leave the protocol in sync;
-/// every other driver error (closed connection, packets out of order, unexpected packet, ...)
-/// means the stream cannot be trusted.
-fn driver_error_class(error: &DriverError) -> ErrorClass {
-    match error {
-        DriverError::FromValue { .. }
-        | DriverError::FromRow { .. }
-        | DriverError::Params(_)
-        | DriverError::MixedParams
-        | DriverError::NestedTransaction
-        | DriverError::ReadOnlyTransNotSupported
-        | DriverError::StmtParamsMismatch { .. }
-        | DriverError::StmtParamsNumberExceedsLimit { .. } => ErrorClass::Query,
-        _ => ErrorClass::Connection,
+        // `mysql_async` closes the stream after any error that is not the server's, even a
+        // parameter-count mismatch (it then reports "connection closed"), so all of them break
+        // the connection. The adapter checks parameter counts itself, before `mysql_async` can.
+        MyError::Driver(_) | MyError::Io(_) | MyError::Other(_) | MyError::Url(_) => {
+            (ErrorClass::Connection, None)
+        }
     }
 }
 
@@ -89,7 +74,7 @@ pub(crate) fn classify(error: MyError) -> BackendError {
 mod tests {
     use std::io;
 
-    use mysql_async::{IoError, ServerError};
+    use mysql_async::{DriverError, IoError, ServerError};
 
     use super::*;
 
@@ -173,7 +158,7 @@ mod tests {
                     required: 2,
                     supplied: 1,
                 }),
-                ErrorClass::Query,
+                ErrorClass::Connection,
                 None,
             ),
             (
