@@ -1,0 +1,217 @@
+//! [`PoolBuilder`]: configuration, hooks, validation and warm-up.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{PoolConfig, WarmupMode};
+use crate::error::{Error, Result};
+use crate::hooks::{Hook, Hooks};
+use crate::inner::Inner;
+use crate::maintenance;
+use crate::pool::Pool;
+use crate::protocol::Connector;
+use crate::state::Placed;
+
+/// Builds a [`Pool`]: set options, add hooks, then [`build`](Self::build).
+#[must_use = "a builder does nothing until build() is awaited"]
+pub struct PoolBuilder<M: Connector> {
+    connector: M,
+    config: PoolConfig,
+    hooks: Hooks<M::Connection>,
+}
+
+impl<M: Connector> fmt::Debug for PoolBuilder<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("config", &self.config)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Connector> PoolBuilder<M> {
+    pub(crate) fn new(connector: M) -> Self {
+        Self {
+            connector,
+            config: PoolConfig::default(),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Replaces the whole configuration (e.g. one loaded from a file).
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Changes the configuration in place: `.configure(|c| c.idle_timeout = None)`.
+    pub fn configure(mut self, change: impl FnOnce(&mut PoolConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// The pool's name for logs and metrics.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// Connections kept open and opened by warm-up.
+    pub fn min_size(mut self, min_size: usize) -> Self {
+        self.config.min_size = min_size;
+        self
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.config.max_size = max_size;
+        self
+    }
+
+    /// How long `get()` waits.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.config.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long one connection attempt may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// The query timeout handed to every connection.
+    pub fn query_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.query_timeout = timeout;
+        self
+    }
+
+    /// What to do when warm-up cannot open `min_size` connections.
+    pub fn warmup(mut self, mode: WarmupMode) -> Self {
+        self.config.warmup = mode;
+        self
+    }
+
+    /// Runs after every new connection opens (e.g. `SET search_path`). An error fails the attempt.
+    pub fn after_connect(mut self, hook: Hook<M::Connection>) -> Self {
+        self.hooks.after_connect = Some(hook);
+        self
+    }
+
+    /// Runs before a connection is handed out. An error discards the connection and is returned
+    /// to the caller.
+    pub fn before_checkout(mut self, hook: Hook<M::Connection>) -> Self {
+        self.hooks.before_checkout = Some(hook);
+        self
+    }
+
+    /// Runs when a connection comes back, after the session reset. An error discards it.
+    pub fn after_checkin(mut self, hook: Hook<M::Connection>) -> Self {
+        self.hooks.after_checkin = Some(hook);
+        self
+    }
+
+    /// Validates the configuration, opens `min_size` connections (warm-up) and starts the
+    /// background tasks. Must be called within a tokio runtime.
+    ///
+    /// Fails with [`Error::Config`] naming the first invalid option, or, with
+    /// [`WarmupMode::FailFast`], with the first connection error.
+    pub async fn build(self) -> Result<Pool<M>> {
+        self.config.validate()?;
+        let inner = Inner::new(self.connector, self.config, self.hooks);
+        if let Err(error) = warm_up(&inner).await {
+            inner.begin_close();
+            return Err(error);
+        }
+        maintenance::start(&inner);
+        Ok(Pool::from_inner(inner))
+    }
+}
+
+/// Opens `min_size` connections, at most `max_concurrent_creates` at a time.
+async fn warm_up<M: Connector>(inner: &Arc<Inner<M>>) -> Result<()> {
+    let total = inner.config.min_size;
+    let parallel = inner.config.max_concurrent_creates.max(1);
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut started = 0;
+    let mut opened = 0;
+    let mut first_error: Option<Error> = None;
+    loop {
+        while started < total && attempts.len() < parallel {
+            inner.state.lock().connecting += 1;
+            let slot = WarmupSlot {
+                inner: inner.clone(),
+                settled: false,
+            };
+            attempts.spawn(slot.open());
+            started += 1;
+        }
+        let Some(joined) = attempts.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(())) => opened += 1,
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+                if inner.config.warmup == WarmupMode::FailFast {
+                    // The rest cannot rescue the build: stop them (their slots are released).
+                    attempts.shutdown().await;
+                    break;
+                }
+            }
+            Err(join_error) => {
+                first_error.get_or_insert(Error::Connect(crate::BackendError::connection(
+                    format!("a warm-up task failed: {join_error}"),
+                )));
+            }
+        }
+    }
+    match (first_error, inner.config.warmup) {
+        (None, _) => Ok(()),
+        (Some(error), WarmupMode::FailFast) => Err(error),
+        (Some(error), _) => {
+            tracing::warn!(
+                pool = %inner.name(),
+                opened,
+                wanted = total,
+                %error,
+                "warm-up could not open every connection; starting degraded and retrying in the background"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A slot reserved for one warm-up connection; released if the attempt fails or is aborted.
+struct WarmupSlot<M: Connector> {
+    inner: Arc<Inner<M>>,
+    settled: bool,
+}
+
+impl<M: Connector> WarmupSlot<M> {
+    async fn open(mut self) -> Result<()> {
+        match self.inner.connect_once().await {
+            Ok(conn) => {
+                self.settled = true;
+                let placed = self.inner.state.lock().admit(conn);
+                if let Placed::Surplus(conn) = placed {
+                    self.inner.close_counted(conn);
+                }
+                Ok(())
+            }
+            Err(error) => {
+                crate::stats::Counters::bump(&self.inner.metrics.counters.connect_failures);
+                Err(error)
+            }
+        }
+    }
+}
+
+impl<M: Connector> Drop for WarmupSlot<M> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.inner.state.lock().release_reservation();
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! A connection as the pool keeps it: the driver's connection plus what the pool knows of it.
+
+use std::backtrace::Backtrace;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+/// Who owns a connection's slot right now; decided by compare-and-swap so that a holder
+/// returning the connection and the leak reclaimer freeing its slot can never both win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Lease {
+    /// In the pool (idle, being validated or health-checked, or being created).
+    Pooled = 0,
+    /// Checked out to a caller.
+    Active = 1,
+    /// Checked out, then reclaimed as a leak: its slot is already free, and the connection is
+    /// closed when the holder drops it.
+    Reclaimed = 2,
+}
+
+/// What the pool tracks per connection beyond the connection itself. Allocated once when the
+/// connection opens, shared with the leak detector, never per checkout.
+#[derive(Debug)]
+pub(crate) struct ConnMeta {
+    pub(crate) id: u64,
+    lease: AtomicU8,
+    /// Nanoseconds since the pool's epoch at the current checkout.
+    checked_out_at: AtomicU64,
+    leak_reported: AtomicBool,
+    /// Where the current checkout happened; only captured when leak detection wants it.
+    checkout_trace: Mutex<Option<Backtrace>>,
+}
+
+impl ConnMeta {
+    pub(crate) fn new(id: u64) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            lease: AtomicU8::new(Lease::Pooled as u8),
+            checked_out_at: AtomicU64::new(0),
+            leak_reported: AtomicBool::new(false),
+            checkout_trace: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn lease(&self) -> Lease {
+        match self.lease.load(Ordering::Acquire) {
+            0 => Lease::Pooled,
+            1 => Lease::Active,
+            _ => Lease::Reclaimed,
+        }
+    }
+
+    /// Marks the connection checked out at `at_nanos` (since the pool's epoch).
+    pub(crate) fn check_out(&self, at_nanos: u64, trace: Option<Backtrace>) {
+        self.checked_out_at.store(at_nanos, Ordering::Relaxed);
+        self.leak_reported.store(false, Ordering::Relaxed);
+        if let Some(trace) = trace {
+            *self.checkout_trace.lock() = Some(trace);
+        }
+        self.lease.store(Lease::Active as u8, Ordering::Release);
+    }
+
+    /// Active → Pooled; false when the leak reclaimer got there first.
+    pub(crate) fn check_in(&self) -> bool {
+        self.lease
+            .compare_exchange(
+                Lease::Active as u8,
+                Lease::Pooled as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Active → Reclaimed; false when the holder returned it first.
+    pub(crate) fn reclaim(&self) -> bool {
+        self.lease
+            .compare_exchange(
+                Lease::Active as u8,
+                Lease::Reclaimed as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    pub(crate) fn checked_out_at_nanos(&self) -> u64 {
+        self.checked_out_at.load(Ordering::Relaxed)
+    }
+
+    /// True the first time it is called per checkout: a leak is reported once.
+    pub(crate) fn mark_leak_reported(&self) -> bool {
+        !self.leak_reported.swap(true, Ordering::Relaxed)
+    }
+
+    pub(crate) fn take_checkout_trace(&self) -> Option<String> {
+        self.checkout_trace.lock().as_ref().map(|t| t.to_string())
+    }
+}
+
+/// A live connection with its bookkeeping.
+pub(crate) struct Conn<C> {
+    pub(crate) raw: C,
+    pub(crate) meta: Arc<ConnMeta>,
+    pub(crate) created_at: Instant,
+    /// When the connection retires (max lifetime minus this connection's jitter).
+    pub(crate) expires_at: Option<Instant>,
+    /// When a holder last returned it (or when it opened).
+    pub(crate) last_used: Instant,
+}
+
+impl<C> Conn<C> {
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+}

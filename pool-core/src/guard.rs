@@ -1,0 +1,137 @@
+//! [`PooledConnection`]: a checked-out connection that goes back to the pool when dropped.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::conn::Conn;
+use crate::inner::{Inner, Location};
+use crate::protocol::Connector;
+
+/// A connection checked out of a [`Pool`](crate::Pool). Dereferences to the adapter's
+/// connection type, so both the neutral [`ConnectionProtocol`](crate::ConnectionProtocol) and the
+/// adapter's native client are at hand.
+///
+/// Dropping it returns the connection: never blocking, only a short lock is taken; a session
+/// reset, if configured, runs in a background task bounded by `close_timeout`. A connection that
+/// reports [`is_broken`](crate::ConnectionProtocol::is_broken) or outlived its lifetime is closed
+/// instead of reused.
+#[must_use = "dropping a pooled connection returns it to the pool at once"]
+pub struct PooledConnection<M: Connector> {
+    inner: Arc<Inner<M>>,
+    conn: Option<Conn<M::Connection>>,
+    checked_out_at: Instant,
+    /// False while the connection is still being validated for this checkout: if the acquire is
+    /// cancelled mid-validation, the connection's state is unknown and it is discarded.
+    active: bool,
+}
+
+impl<M: Connector> PooledConnection<M> {
+    /// A connection taken for a checkout, not yet validated.
+    pub(crate) fn pending(inner: Arc<Inner<M>>, conn: Conn<M::Connection>) -> Self {
+        Self {
+            checked_out_at: conn.last_used,
+            inner,
+            conn: Some(conn),
+            active: false,
+        }
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Conn<M::Connection> {
+        self.conn
+            .as_mut()
+            .expect("a PooledConnection holds its connection until dropped")
+    }
+
+    fn conn_ref(&self) -> &Conn<M::Connection> {
+        self.conn
+            .as_ref()
+            .expect("a PooledConnection holds its connection until dropped")
+    }
+
+    /// Validation passed: from now on a drop returns the connection.
+    pub(crate) fn activate(
+        &mut self,
+        now: Instant,
+        now_nanos: u64,
+        trace: Option<std::backtrace::Backtrace>,
+    ) {
+        self.checked_out_at = now;
+        self.conn_mut().meta.check_out(now_nanos, trace);
+        self.active = true;
+    }
+
+    /// Takes the connection out of the pool for good: its slot is freed at once and the pool
+    /// will open a replacement if it needs one. The caller owns (and must close) the connection.
+    pub fn detach(mut self) -> M::Connection {
+        let conn = self
+            .conn
+            .take()
+            .expect("a PooledConnection holds its connection until dropped");
+        let meta = conn.meta.clone();
+        if meta.check_in() {
+            let mut st = self.inner.state.lock();
+            st.active -= 1;
+            st.open -= 1;
+            st.live.remove(&meta.id);
+            self.inner.notify_if_closed(&st);
+            drop(st);
+            self.inner.replenish();
+        }
+        conn.raw
+    }
+
+    /// How long this connection has been checked out.
+    pub fn checked_out_for(&self) -> std::time::Duration {
+        self.checked_out_at.elapsed()
+    }
+
+    /// When the connection was opened.
+    pub fn created_at(&self) -> Instant {
+        self.conn_ref().created_at
+    }
+
+    /// The pool-wide id of this connection (also in logs and leak reports).
+    pub fn id(&self) -> u64 {
+        self.conn_ref().meta.id
+    }
+}
+
+impl<M: Connector> Deref for PooledConnection<M> {
+    type Target = M::Connection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.conn_ref().raw
+    }
+}
+
+impl<M: Connector> DerefMut for PooledConnection<M> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn_mut().raw
+    }
+}
+
+impl<M: Connector> Drop for PooledConnection<M> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.active {
+            self.inner.check_in(conn, self.checked_out_at);
+        } else {
+            self.inner.discard(conn, Location::Active);
+        }
+    }
+}
+
+impl<M: Connector> fmt::Debug for PooledConnection<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("pool", &self.inner.name())
+            .field("id", &self.conn.as_ref().map(|c| c.meta.id))
+            .field("checked_out_for", &self.checked_out_at.elapsed())
+            .finish()
+    }
+}

@@ -1,0 +1,77 @@
+//! Leak detection: connections checked out longer than the threshold are reported once, with
+//! the stack trace of their checkout; past `leak_reclaim_after` their slot is reclaimed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::conn::Lease;
+use crate::inner::Inner;
+use crate::protocol::Connector;
+use crate::stats::Counters;
+
+/// A quarter of the threshold: a leak is reported at most 25 % late.
+pub(super) fn scan_interval(threshold: Duration) -> Duration {
+    (threshold / 4).clamp(Duration::from_millis(10), Duration::from_secs(10))
+}
+
+impl<M: Connector> Inner<M> {
+    pub(crate) fn scan_for_leaks(self: Arc<Self>) {
+        let Some(threshold) = self.config.leak_detection_threshold else {
+            return;
+        };
+        let now_nanos = self.nanos_since_epoch(Instant::now());
+        let checked_out: Vec<_> = {
+            let st = self.state.lock();
+            st.live
+                .values()
+                .filter(|meta| meta.lease() == Lease::Active)
+                .cloned()
+                .collect()
+        };
+        let mut reclaimed = 0;
+        for meta in checked_out {
+            let held = Duration::from_nanos(now_nanos.saturating_sub(meta.checked_out_at_nanos()));
+            if held < threshold {
+                continue;
+            }
+            if meta.mark_leak_reported() {
+                Counters::bump(&self.metrics.counters.leaks);
+                let trace = meta.take_checkout_trace().unwrap_or_else(|| {
+                    "(stack traces are off: leak_capture_backtrace = false)".to_owned()
+                });
+                tracing::warn!(
+                    pool = %self.name(),
+                    connection = meta.id,
+                    held_for = ?held,
+                    checkout_trace = %trace,
+                    "possible connection leak: checked out longer than the leak detection threshold"
+                );
+            }
+            let reclaim_due = self
+                .config
+                .leak_reclaim_after
+                .is_some_and(|after| held >= after);
+            if reclaim_due && meta.reclaim() {
+                let mut st = self.state.lock();
+                st.active -= 1;
+                st.open -= 1;
+                st.live.remove(&meta.id);
+                self.notify_if_closed(&st);
+                drop(st);
+                reclaimed += 1;
+                Counters::bump(&self.metrics.counters.leaks_reclaimed);
+                tracing::warn!(
+                    pool = %self.name(),
+                    connection = meta.id,
+                    held_for = ?held,
+                    "reclaimed a leaked connection: its slot is free again and it will be closed when its holder drops it"
+                );
+            }
+        }
+        if reclaimed > 0 {
+            self.replenish();
+        }
+    }
+}

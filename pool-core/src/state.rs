@@ -1,0 +1,251 @@
+//! The pool's state under its one lock: which connections exist and where they are.
+//!
+//! Nothing here awaits, allocates in the steady state, or calls user code; every method is a
+//! short critical section. The async code that drives it lives in `inner.rs`.
+//!
+//! Accounting: `open` counts every connection that exists, wherever it is:
+//! `open == idle.len() + active + checking`. `connecting` counts reserved slots whose
+//! connection is still being opened, and `open + connecting <= max_size` always holds.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::task::Waker;
+
+use tokio::time::Instant;
+
+use crate::breaker::Breaker;
+use crate::conn::{Conn, ConnMeta};
+use crate::error::{BackendError, Error, PoolCounts, Result};
+use crate::waiters::WaiterQueue;
+
+pub(crate) struct State<C> {
+    /// Idle connections: least recently used at the front, most recently used at the back.
+    /// Checkout takes from the back (warm caches, and the cold end ages out).
+    pub(crate) idle: VecDeque<Conn<C>>,
+    pub(crate) waiters: WaiterQueue<Result<Conn<C>>>,
+    pub(crate) open: usize,
+    pub(crate) connecting: usize,
+    /// Connections checked out by callers, or handed to a waiter that has not taken it yet.
+    pub(crate) active: usize,
+    /// Connections taken out for a background health check.
+    pub(crate) checking: usize,
+    /// Connections being closed right now (already out of `open`).
+    pub(crate) closing: usize,
+    pub(crate) min_size: usize,
+    pub(crate) max_size: usize,
+    /// How many connections the pool keeps open and ready: `min_size` unless the auto-scaler
+    /// raised it.
+    pub(crate) warm_target: usize,
+    pub(crate) max_concurrent_creates: usize,
+    pub(crate) closed: bool,
+    pub(crate) breaker: Breaker,
+    /// Every open connection's shared bookkeeping, for the leak detector.
+    pub(crate) live: HashMap<u64, Arc<ConnMeta>>,
+    pub(crate) last_connect_error: Option<BackendError>,
+    /// Checkouts served without waiting: counted here because the lock is held anyway.
+    pub(crate) immediate_checkouts: u64,
+}
+
+/// Where a connection went when it was placed back.
+pub(crate) enum Placed<C> {
+    /// Handed to a waiter; wake it once the lock is released.
+    Handed(Option<Waker>),
+    /// Kept idle.
+    Idle,
+    /// Not wanted (pool closed or above its size): close it.
+    Surplus(Conn<C>),
+}
+
+impl<C> State<C> {
+    pub(crate) fn new(
+        min_size: usize,
+        max_size: usize,
+        max_concurrent_creates: usize,
+        breaker: Breaker,
+    ) -> Self {
+        Self {
+            idle: VecDeque::with_capacity(max_size),
+            waiters: WaiterQueue::new(),
+            open: 0,
+            connecting: 0,
+            active: 0,
+            checking: 0,
+            closing: 0,
+            min_size,
+            max_size,
+            warm_target: min_size,
+            max_concurrent_creates,
+            closed: false,
+            breaker,
+            live: HashMap::with_capacity(max_size),
+            last_connect_error: None,
+            immediate_checkouts: 0,
+        }
+    }
+
+    pub(crate) fn counts(&self) -> PoolCounts {
+        PoolCounts {
+            active: self.active,
+            idle: self.idle.len(),
+            connecting: self.connecting,
+            waiting: self.waiters.waiting(),
+            max: self.max_size,
+        }
+    }
+
+    /// The fast path: an idle connection, only if nobody is queued ahead of the caller.
+    pub(crate) fn take_idle(&mut self) -> Option<Conn<C>> {
+        if self.waiters.waiting() > 0 {
+            return None;
+        }
+        let conn = self.idle.pop_back()?;
+        self.active += 1;
+        self.immediate_checkouts += 1;
+        Some(conn)
+    }
+
+    /// How many new connections the pool wants now: enough for the callers waiting beyond the
+    /// connections already being opened, and enough to reach the warm target; never past
+    /// `max_size` or `max_concurrent_creates`.
+    pub(crate) fn wanted_creates(&self) -> usize {
+        if self.closed {
+            return 0;
+        }
+        let for_waiters = self.waiters.waiting().saturating_sub(self.connecting);
+        let for_warmth = self.warm_target.saturating_sub(self.open + self.connecting);
+        let wanted = for_waiters.max(for_warmth);
+        let room = self.max_size.saturating_sub(self.open + self.connecting);
+        let concurrency = self.max_concurrent_creates.saturating_sub(self.connecting);
+        wanted.min(room).min(concurrency)
+    }
+
+    /// Reserves slots for up to `limit` of the wanted new connections; returns how many.
+    pub(crate) fn reserve_creates(&mut self, limit: usize) -> usize {
+        let n = self.wanted_creates().min(limit);
+        self.connecting += n;
+        n
+    }
+
+    /// Is a connection still being opened worth finishing?
+    pub(crate) fn still_wanted(&self) -> bool {
+        !self.closed
+            && (self.waiters.waiting() > 0 || self.open + self.connecting <= self.warm_target)
+    }
+
+    /// A reserved slot's connection opened.
+    pub(crate) fn admit(&mut self, conn: Conn<C>) -> Placed<C> {
+        self.connecting -= 1;
+        self.open += 1;
+        self.live.insert(conn.meta.id, conn.meta.clone());
+        self.place(conn)
+    }
+
+    /// A reserved slot is given up (the connect failed or was abandoned).
+    pub(crate) fn release_reservation(&mut self) {
+        self.connecting -= 1;
+    }
+
+    /// Puts a connection that is not checked out (new, or back from a holder or a health
+    /// check) where it is needed: the oldest waiter first, else the idle set.
+    pub(crate) fn place(&mut self, conn: Conn<C>) -> Placed<C> {
+        if self.closed || self.open > self.max_size {
+            return Placed::Surplus(self.forget(conn));
+        }
+        self.active += 1;
+        match self.waiters.hand_over(Ok(conn)) {
+            Ok(waker) => Placed::Handed(waker),
+            Err(Ok(conn)) => {
+                self.active -= 1;
+                self.idle.push_back(conn);
+                Placed::Idle
+            }
+            Err(Err(_)) => unreachable!("hand_over returns the value it was given"),
+        }
+    }
+
+    /// A connection leaves the pool for good (the caller closes it); `open` drops by one.
+    pub(crate) fn forget(&mut self, conn: Conn<C>) -> Conn<C> {
+        self.open -= 1;
+        self.live.remove(&conn.meta.id);
+        self.closing += 1;
+        conn
+    }
+
+    /// Fails every waiter with the error `make` builds; returns the wakers to call.
+    pub(crate) fn fail_waiters(&mut self, make: impl Fn() -> Error) -> Vec<Waker> {
+        self.waiters.hand_to_all(|| Err(make()))
+    }
+
+    /// Idle connections that have passed their lifetime, or (above the warm target) sat idle
+    /// longer than `idle_timeout`. Removed from the idle set and from `open`.
+    pub(crate) fn take_retirees(
+        &mut self,
+        now: Instant,
+        idle_timeout: Option<std::time::Duration>,
+    ) -> Vec<Conn<C>> {
+        let mut retirees = Vec::new();
+        let mut index = 0;
+        while index < self.idle.len() {
+            let conn = &self.idle[index];
+            let expired = conn.is_expired(now);
+            let idle_too_long = idle_timeout
+                .is_some_and(|t| now.saturating_duration_since(conn.last_used) >= t)
+                && self.open - retirees.len() > self.warm_target;
+            if expired || idle_too_long {
+                let conn = self.idle.remove(index).expect("index is in bounds");
+                retirees.push(conn);
+            } else {
+                index += 1;
+            }
+        }
+        retirees.into_iter().map(|c| self.forget(c)).collect()
+    }
+
+    /// The least recently used idle connections above `target` open connections.
+    pub(crate) fn take_surplus_idle(&mut self, target: usize) -> Vec<Conn<C>> {
+        let mut surplus = Vec::new();
+        while self.open > target {
+            let Some(conn) = self.idle.pop_front() else {
+                break;
+            };
+            surplus.push(self.forget(conn));
+        }
+        surplus
+    }
+
+    /// Does the pool need nothing more from anyone (used by `close`)?
+    pub(crate) fn drained(&self) -> bool {
+        self.open == 0 && self.connecting == 0 && self.closing == 0
+    }
+
+    pub(crate) fn now_total(&self) -> usize {
+        self.open + self.connecting
+    }
+
+    /// Checks the accounting identities; the first violated one is described.
+    pub(crate) fn check_invariants(&self) -> std::result::Result<(), String> {
+        if self.open != self.idle.len() + self.active + self.checking {
+            return Err(format!(
+                "open ({}) != idle ({}) + active ({}) + checking ({})",
+                self.open,
+                self.idle.len(),
+                self.active,
+                self.checking
+            ));
+        }
+        if self.live.len() != self.open {
+            return Err(format!(
+                "{} connections tracked but {} open",
+                self.live.len(),
+                self.open
+            ));
+        }
+        if self.open + self.connecting > self.max_size && !self.closed {
+            return Err(format!(
+                "open ({}) + connecting ({}) exceeds max_size ({})",
+                self.open, self.connecting, self.max_size
+            ));
+        }
+        Ok(())
+    }
+}

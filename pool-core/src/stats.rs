@@ -1,0 +1,277 @@
+//! Statistics: counters updated where things happen, and the [`PoolStats`] snapshot.
+//!
+//! Counters on slow paths (connects, failures, leaks) are atomics; the one counter on the
+//! checkout fast path is kept inside the pool's lock, which that path holds anyway; latencies
+//! go to per-thread histogram shards. No statistic adds a lock of its own to `get()`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::breaker::CircuitState;
+use crate::histogram::{LatencyRecorder, LatencySnapshot, LatencySummary};
+
+/// Monotonic counters. Relaxed ordering: each is an independent tally.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) created: AtomicU64,
+    pub(crate) closed: AtomicU64,
+    pub(crate) connect_failures: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) circuit_rejections: AtomicU64,
+    pub(crate) validation_failures: AtomicU64,
+    pub(crate) health_check_failures: AtomicU64,
+    pub(crate) broken_on_return: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) idle_timeouts: AtomicU64,
+    pub(crate) leaks: AtomicU64,
+    pub(crate) leaks_reclaimed: AtomicU64,
+    pub(crate) circuit_opened: AtomicU64,
+    pub(crate) circuit_half_opened: AtomicU64,
+    pub(crate) circuit_closed: AtomicU64,
+    pub(crate) scale_ups: AtomicU64,
+    pub(crate) scale_downs: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything the pool measures.
+pub(crate) struct Metrics {
+    pub(crate) counters: Counters,
+    /// Time callers spent queued for a connection (only those that had to wait).
+    pub(crate) wait: LatencyRecorder,
+    /// Time to open a connection (connect + after-connect hook).
+    pub(crate) create: LatencyRecorder,
+    /// Time a connection stayed checked out.
+    pub(crate) usage: LatencyRecorder,
+    /// The sampler's last reading, for the checkout rate.
+    pub(crate) rate: Mutex<RateSample>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateSample {
+    pub(crate) at: Instant,
+    pub(crate) checkouts: u64,
+    pub(crate) per_second: f64,
+}
+
+impl Metrics {
+    pub(crate) fn new(now: Instant) -> Self {
+        Self {
+            counters: Counters::default(),
+            wait: LatencyRecorder::new(),
+            create: LatencyRecorder::new(),
+            usage: LatencyRecorder::new(),
+            rate: Mutex::new(RateSample {
+                at: now,
+                checkouts: 0,
+                per_second: 0.0,
+            }),
+        }
+    }
+
+    /// Updates the checkout rate from the running total (called by the sampler).
+    pub(crate) fn sample_rate(&self, now: Instant, checkouts: u64) {
+        let mut rate = self.rate.lock();
+        let elapsed = now.saturating_duration_since(rate.at).as_secs_f64();
+        if elapsed > 0.0 {
+            rate.per_second = checkouts.saturating_sub(rate.checkouts) as f64 / elapsed;
+            rate.at = now;
+            rate.checkouts = checkouts;
+        }
+    }
+}
+
+/// The pool's overall condition, for health endpoints and dashboards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PoolState {
+    /// Working normally.
+    Healthy,
+    /// Working, but below its minimum size or with every connection busy and callers waiting.
+    Degraded,
+    /// The circuit breaker is not closed: the database is failing.
+    Critical,
+    /// Closed: hands out nothing.
+    Closed,
+}
+
+/// A snapshot of one pool's numbers; serializes to JSON for dashboards.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// The pool's name.
+    pub name: String,
+    /// Overall condition.
+    pub state: PoolState,
+    /// Connections checked out by callers.
+    pub active: usize,
+    /// Connections open and idle.
+    pub idle: usize,
+    /// Connections open (active, idle, or being health-checked).
+    pub total: usize,
+    /// Connections being opened.
+    pub connecting: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+    /// Configured minimum size.
+    pub min_size: usize,
+    /// Configured maximum size.
+    pub max_size: usize,
+    /// Connections the pool currently keeps warm (moved by the auto-scaler).
+    pub warm_target: usize,
+    /// Connections opened since the pool started.
+    pub created_total: u64,
+    /// Connections closed since the pool started.
+    pub closed_total: u64,
+    /// Failed connection attempts.
+    pub connect_failures_total: u64,
+    /// Acquires that gave up at their timeout.
+    pub timeouts_total: u64,
+    /// Acquires refused at once because the circuit breaker was open.
+    pub circuit_rejections_total: u64,
+    /// Connections handed to callers.
+    pub checkouts_total: u64,
+    /// Checkouts per second over the last sampling interval.
+    pub checkout_rate_per_sec: f64,
+    /// Time spent waiting for a connection (calls served at once count as zero).
+    pub wait: LatencySummary,
+    /// Time connections stayed checked out.
+    pub usage: LatencySummary,
+    /// Time to open a connection.
+    pub create: LatencySummary,
+    /// Active / open, 0 when nothing is open.
+    pub utilization: f64,
+    /// Checkout validations that failed (the connection was replaced).
+    pub validation_failures_total: u64,
+    /// Background health checks that failed (the connection was replaced).
+    pub health_check_failures_total: u64,
+    /// Connections closed because they came back broken.
+    pub broken_on_return_total: u64,
+    /// Connections retired at their maximum lifetime.
+    pub expired_total: u64,
+    /// Connections closed after sitting idle too long.
+    pub idle_timeouts_total: u64,
+    /// Suspected leaks reported.
+    pub leaks_total: u64,
+    /// Leaked connections whose slot was reclaimed.
+    pub leaks_reclaimed_total: u64,
+    /// Circuit breaker state.
+    pub circuit: CircuitState,
+    /// Consecutive connection failures the breaker has seen.
+    pub circuit_consecutive_failures: u32,
+    /// Times the breaker opened.
+    pub circuit_opened_total: u64,
+    /// Times the breaker went half-open.
+    pub circuit_half_opened_total: u64,
+    /// Times the breaker closed again.
+    pub circuit_closed_total: u64,
+    /// Auto-scaler decisions to grow.
+    pub scale_ups_total: u64,
+    /// Auto-scaler decisions to shrink.
+    pub scale_downs_total: u64,
+}
+
+/// The raw latency histograms, for exporters that need buckets (Prometheus).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PoolHistograms {
+    /// Time spent waiting for a connection.
+    pub wait: LatencySnapshot,
+    /// Time to open a connection.
+    pub create: LatencySnapshot,
+    /// Time connections stayed checked out.
+    pub usage: LatencySnapshot,
+}
+
+/// The parts of a stats snapshot read under the pool's lock.
+pub(crate) struct LockedCounts {
+    pub(crate) active: usize,
+    pub(crate) idle: usize,
+    pub(crate) open: usize,
+    pub(crate) connecting: usize,
+    pub(crate) waiting: usize,
+    pub(crate) min_size: usize,
+    pub(crate) max_size: usize,
+    pub(crate) warm_target: usize,
+    pub(crate) closed: bool,
+    pub(crate) circuit: CircuitState,
+    pub(crate) consecutive_failures: u32,
+    pub(crate) immediate_checkouts: u64,
+}
+
+impl Metrics {
+    pub(crate) fn wait_snapshot(&self, immediate_checkouts: u64) -> LatencySnapshot {
+        let mut wait = self.wait.snapshot();
+        wait.add_zeros(immediate_checkouts);
+        wait
+    }
+
+    pub(crate) fn stats(&self, name: &str, locked: LockedCounts) -> PoolStats {
+        let c = &self.counters;
+        let wait = self.wait_snapshot(locked.immediate_checkouts);
+        let state = if locked.closed {
+            PoolState::Closed
+        } else if locked.circuit != CircuitState::Closed {
+            PoolState::Critical
+        } else if locked.open < locked.min_size
+            || (locked.waiting > 0 && locked.open + locked.connecting >= locked.max_size)
+        {
+            PoolState::Degraded
+        } else {
+            PoolState::Healthy
+        };
+        PoolStats {
+            name: name.to_owned(),
+            state,
+            active: locked.active,
+            idle: locked.idle,
+            total: locked.open,
+            connecting: locked.connecting,
+            waiting: locked.waiting,
+            min_size: locked.min_size,
+            max_size: locked.max_size,
+            warm_target: locked.warm_target,
+            created_total: Counters::get(&c.created),
+            closed_total: Counters::get(&c.closed),
+            connect_failures_total: Counters::get(&c.connect_failures),
+            timeouts_total: Counters::get(&c.timeouts),
+            circuit_rejections_total: Counters::get(&c.circuit_rejections),
+            checkouts_total: wait.count(),
+            checkout_rate_per_sec: self.rate.lock().per_second,
+            wait: wait.summary(),
+            usage: self.usage.snapshot().summary(),
+            create: self.create.snapshot().summary(),
+            utilization: if locked.open == 0 {
+                0.0
+            } else {
+                locked.active as f64 / locked.open as f64
+            },
+            validation_failures_total: Counters::get(&c.validation_failures),
+            health_check_failures_total: Counters::get(&c.health_check_failures),
+            broken_on_return_total: Counters::get(&c.broken_on_return),
+            expired_total: Counters::get(&c.expired),
+            idle_timeouts_total: Counters::get(&c.idle_timeouts),
+            leaks_total: Counters::get(&c.leaks),
+            leaks_reclaimed_total: Counters::get(&c.leaks_reclaimed),
+            circuit: locked.circuit,
+            circuit_consecutive_failures: locked.consecutive_failures,
+            circuit_opened_total: Counters::get(&c.circuit_opened),
+            circuit_half_opened_total: Counters::get(&c.circuit_half_opened),
+            circuit_closed_total: Counters::get(&c.circuit_closed),
+            scale_ups_total: Counters::get(&c.scale_ups),
+            scale_downs_total: Counters::get(&c.scale_downs),
+        }
+    }
+}
