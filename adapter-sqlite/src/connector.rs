@@ -56,8 +56,8 @@ impl SqliteConnector {
             NEXT_ID.fetch_add(1, Ordering::Relaxed)
         );
         let location = Location::new(&options.database, &unique);
-        let anchor = matches!(options.database, Database::Memory(_))
-            .then(|| Arc::new(Mutex::new(None)));
+        let anchor =
+            matches!(options.database, Database::Memory(_)).then(|| Arc::new(Mutex::new(None)));
         Ok(Self {
             options: Arc::new(options),
             location: Arc::new(location),
@@ -126,9 +126,11 @@ impl Connector for SqliteConnector {
             Ok(Ok(opened)) => opened,
             Ok(Err(open_error)) => return Err(error::OpenError::into_error(open_error)),
             Err(_) => {
-                return Err(pool_core::Error::Connect(pool_core::BackendError::connection(
-                    "the SQLite connection's thread exited while opening the database",
-                )));
+                return Err(pool_core::Error::Connect(
+                    pool_core::BackendError::connection(
+                        "the SQLite connection's thread exited while opening the database",
+                    ),
+                ));
             }
         };
         if let (Some(slot), Some(anchor)) = (&self.anchor, anchor)

@@ -43,25 +43,36 @@ impl From<rusqlite::Error> for Failure {
 
 /// The class of an SQLite failure: see the module documentation for the table.
 pub(crate) fn classify(error: &rusqlite::Error) -> ErrorClass {
-    match error {
-        rusqlite::Error::SqliteFailure(e, _) => {
-            if e.extended_code == ffi::SQLITE_READONLY_DBMOVED {
-                return ErrorClass::Connection;
-            }
-            match e.code {
-                ErrorCode::CannotOpen
-                | ErrorCode::NotADatabase
-                | ErrorCode::DatabaseCorrupt
-                | ErrorCode::SystemIoFailure
-                | ErrorCode::OutOfMemory
-                | ErrorCode::InternalMalfunction
-                | ErrorCode::ApiMisuse
-                | ErrorCode::NoLargeFileSupport => ErrorClass::Connection,
-                _ => ErrorClass::Query,
-            }
+    if let Some(e) = sqlite_failure(error) {
+        if e.extended_code == ffi::SQLITE_READONLY_DBMOVED {
+            return ErrorClass::Connection;
         }
+        return match e.code {
+            ErrorCode::CannotOpen
+            | ErrorCode::NotADatabase
+            | ErrorCode::DatabaseCorrupt
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::OutOfMemory
+            | ErrorCode::InternalMalfunction
+            | ErrorCode::ApiMisuse
+            | ErrorCode::NoLargeFileSupport => ErrorClass::Connection,
+            _ => ErrorClass::Query,
+        };
+    }
+    match error {
         rusqlite::Error::SqliteSingleThreadedMode => ErrorClass::Connection,
         _ => ErrorClass::Query,
+    }
+}
+
+/// SQLite's own result code inside a rusqlite error: a failed call, or an error pointing at a
+/// token of the SQL (syntax errors at prepare time).
+fn sqlite_failure(error: &rusqlite::Error) -> Option<&ffi::Error> {
+    match error {
+        rusqlite::Error::SqliteFailure(e, _) | rusqlite::Error::SqlInputError { error: e, .. } => {
+            Some(e)
+        }
+        _ => None,
     }
 }
 
@@ -78,15 +89,12 @@ pub(crate) fn backend_error(error: rusqlite::Error) -> BackendError {
 
 /// The extended result code of an SQLite failure.
 pub(crate) fn extended_code(error: &rusqlite::Error) -> Option<i32> {
-    match error {
-        rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
-        _ => None,
-    }
+    sqlite_failure(error).map(|e| e.extended_code)
 }
 
 /// True when the statement was stopped by `sqlite3_interrupt`.
 pub(crate) fn is_interrupt(error: &rusqlite::Error) -> bool {
-    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::OperationInterrupted)
+    sqlite_failure(error).is_some_and(|e| e.code == ErrorCode::OperationInterrupted)
 }
 
 /// Turns a job's failure into the pool's error; a panic from `with_native` is resumed here,
@@ -95,8 +103,7 @@ pub(crate) fn into_error(failure: Failure) -> Error {
     match failure {
         Failure::Sqlite(e) => Error::Backend(backend_error(e)),
         Failure::Closed => Error::Backend(
-            BackendError::connection(Gone::HandleClosed)
-                .with_code(ffi::SQLITE_MISUSE.to_string()),
+            BackendError::connection(Gone::HandleClosed).with_code(ffi::SQLITE_MISUSE.to_string()),
         ),
         Failure::Panic(payload) => std::panic::resume_unwind(payload),
     }
@@ -213,11 +220,7 @@ mod tests {
         let e = backend_error(failure(ffi::SQLITE_CONSTRAINT_UNIQUE));
         assert_eq!(e.code(), Some("2067"));
         assert_eq!(e.class(), ErrorClass::Query);
-        assert!(
-            e.source_error()
-                .downcast_ref::<rusqlite::Error>()
-                .is_some()
-        );
+        assert!(e.source_error().downcast_ref::<rusqlite::Error>().is_some());
     }
 
     #[test]

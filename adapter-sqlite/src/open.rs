@@ -45,7 +45,10 @@ pub(crate) fn open(options: &SqliteOptions, location: &Location) -> Result<Conne
     })
 }
 
-fn open_and_configure(options: &SqliteOptions, location: &Location) -> rusqlite::Result<Connection> {
+fn open_and_configure(
+    options: &SqliteOptions,
+    location: &Location,
+) -> rusqlite::Result<Connection> {
     // NO_MUTEX: each connection is used by its one worker thread only (sqlite3_interrupt is
     // safe from any thread regardless).
     let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -21,7 +21,11 @@ pub(crate) fn execute(conn: &Connection, sql: &str, params: &[Value]) -> rusqlit
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}
         }
-        Err(rusqlite::Error::MultipleStatement) if params.is_empty() => {
+        // rusqlite refuses several statements, or fails preparing one after the first (which
+        // may need the first to have run, e.g. an INSERT into a table the first creates).
+        // Running it as a batch gives the right result either way: a single bad statement
+        // fails again with the same error.
+        Err(_) if params.is_empty() && is_batch(sql) => {
             conn.execute_batch(sql)?;
             return Ok(conn.total_changes() - before);
         }
@@ -97,15 +101,39 @@ pub(crate) fn reset(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// True when `sql` has a statement after its first `;` (a cheap test, only used once
+/// preparing has already failed).
+fn is_batch(sql: &str) -> bool {
+    sql.trim_end().trim_end_matches(';').contains(';')
+}
+
+/// Binds `params` in order: the n-th value to `?`, `?n`, or a parameter *named* by the number
+/// n (`$n`, `:n`, `@n`). SQLite numbers named parameters by first appearance, so without this
+/// `SELECT $2, $1` would bind the first value to `$2`.
 fn bind(stmt: &mut CachedStatement<'_>, params: &[Value]) -> rusqlite::Result<()> {
-    let expected = stmt.parameter_count();
-    if params.len() != expected {
-        return Err(rusqlite::Error::InvalidParameterCount(params.len(), expected));
+    let count = stmt.parameter_count();
+    let needed = (1..=count)
+        .map(|index| position(stmt, index) + 1)
+        .max()
+        .unwrap_or(0);
+    if params.len() != needed {
+        return Err(rusqlite::Error::InvalidParameterCount(params.len(), needed));
     }
-    for (i, value) in params.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, Param(value))?;
+    for index in 1..=count {
+        let value = &params[position(stmt, index)];
+        stmt.raw_bind_parameter(index, Param(value))?;
     }
     Ok(())
+}
+
+/// Which value (0-based) parameter `index` (1-based) takes: its number for `$n`, `:n` and
+/// `@n`, else its own index (`?` and `?n`, which SQLite already numbers that way).
+fn position(stmt: &CachedStatement<'_>, index: usize) -> usize {
+    stmt.parameter_name(index)
+        .filter(|name| !name.starts_with('?'))
+        .and_then(|name| name[1..].parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .map_or(index - 1, |n| n - 1)
 }
 
 /// An SQL identifier in double quotes.
@@ -129,12 +157,42 @@ mod tests {
         assert_eq!(execute(&conn, "CREATE TABLE u (y)", &[]).unwrap(), 0);
         assert_eq!(execute(&conn, "SELECT * FROM t", &[]).unwrap(), 0);
         assert_eq!(
-            execute(&conn, "UPDATE t SET x = x + 1 WHERE x > ?", &[Value::I64(1)]).unwrap(),
+            execute(
+                &conn,
+                "UPDATE t SET x = x + 1 WHERE x > ?",
+                &[Value::I64(1)]
+            )
+            .unwrap(),
             2
         );
         assert_eq!(
-            execute(&conn, "INSERT INTO u VALUES (1); INSERT INTO u VALUES (2);", &[]).unwrap(),
+            execute(
+                &conn,
+                "INSERT INTO u VALUES (1); INSERT INTO u VALUES (2);",
+                &[]
+            )
+            .unwrap(),
             2
+        );
+    }
+
+    #[test]
+    fn numbered_parameters_bind_by_their_number() {
+        let conn = Connection::open_in_memory().unwrap();
+        let rows = query(
+            &conn,
+            "SELECT $2, $1, $2, ?",
+            &[Value::I64(10), Value::I64(20), Value::I64(30)],
+        )
+        .unwrap();
+        assert_eq!(
+            rows[0].values(),
+            [
+                Value::I64(20),
+                Value::I64(10),
+                Value::I64(20),
+                Value::I64(30)
+            ]
         );
     }
 

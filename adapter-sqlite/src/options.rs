@@ -280,7 +280,10 @@ fn memory_name(path: &std::path::Path) -> Result<String> {
 }
 
 fn bad_value(key: &str, value: &str, expected: &str) -> Error {
-    Error::config(key, format!("has the invalid value `{value}`: expected {expected}"))
+    Error::config(
+        key,
+        format!("has the invalid value `{value}`: expected {expected}"),
+    )
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool> {

@@ -46,7 +46,9 @@ pub(crate) fn from_sql(value: ValueRef<'_>, index: usize) -> rusqlite::Result<Va
         ValueRef::Real(v) => Value::F64(v),
         ValueRef::Text(bytes) => Value::Text(
             std::str::from_utf8(bytes)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into()))?
+                .map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, e.into())
+                })?
                 .to_owned(),
         ),
         ValueRef::Blob(bytes) => Value::Bytes(bytes.to_vec()),

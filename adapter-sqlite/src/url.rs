@@ -199,14 +199,20 @@ mod tests {
             ("sqlite://data.db?journal_mode=fast", Err("journal_mode")),
             ("sqlite://data.db?synchronous=7", Err("synchronous")),
             ("sqlite://data.db?foreign_keys=maybe", Err("foreign_keys")),
-            ("sqlite://data.db?statement_cache_capacity=-1", Err("statement_cache_capacity")),
+            (
+                "sqlite://data.db?statement_cache_capacity=-1",
+                Err("statement_cache_capacity"),
+            ),
             ("sqlite://data.db?colour=blue", Err("colour")),
             ("sqlite://data.db?mode", Err("mode")),
             ("sqlite://data.db?mode=ro&mode=rw", Err("mode")),
             ("sqlite::memory:?journal_mode=wal", Err("journal_mode")),
             ("sqlite::memory:?mode=ro", Err("mode")),
             ("sqlite:///tmp/x.db?mode=memory", Err("mode")),
-            ("sqlite://data.db?mode=ro&journal_mode=wal", Err("journal_mode")),
+            (
+                "sqlite://data.db?mode=ro&journal_mode=wal",
+                Err("journal_mode"),
+            ),
         ];
         for (url, expected) in cases {
             check(url, expected);

@@ -1,0 +1,63 @@
+//! `reset` returns a connection to a clean session: no open transaction, no temporary objects,
+//! no attached databases.
+
+use adapter_sqlite::SqliteConnector;
+use pool_core::{ConnectionProtocol, Connector, Value};
+
+#[tokio::test]
+async fn reset_rolls_back_an_open_transaction() {
+    let mut conn = SqliteConnector::from_url("sqlite::memory:")
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    conn.execute("CREATE TABLE t (x)", &[]).await.unwrap();
+    conn.execute("BEGIN", &[]).await.unwrap();
+    conn.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    conn.reset().await.unwrap();
+    let rows = conn.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(rows[0].get(0), Some(&Value::I64(0)));
+    // A new transaction can begin: the old one is really gone.
+    conn.execute("BEGIN", &[]).await.unwrap();
+    conn.execute("COMMIT", &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn reset_drops_temporary_tables_and_detaches_databases() {
+    let mut conn = SqliteConnector::from_url("sqlite::memory:")
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    conn.execute("CREATE TEMP TABLE scratch (x)", &[])
+        .await
+        .unwrap();
+    conn.execute("ATTACH ':memory:' AS extra", &[])
+        .await
+        .unwrap();
+    conn.reset().await.unwrap();
+    let err = conn.query("SELECT * FROM scratch", &[]).await.unwrap_err();
+    assert!(err.to_string().contains("no such table"), "{err}");
+    let rows = conn
+        .query(
+            "SELECT count(*) FROM pragma_database_list WHERE name = 'extra'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get(0), Some(&Value::I64(0)));
+}
+
+#[tokio::test]
+async fn reset_on_a_clean_connection_is_harmless() {
+    let mut conn = SqliteConnector::from_url("sqlite::memory:")
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    conn.execute("CREATE TABLE keep (x)", &[]).await.unwrap();
+    conn.reset().await.unwrap();
+    conn.reset().await.unwrap();
+    let rows = conn.query("SELECT count(*) FROM keep", &[]).await.unwrap();
+    assert_eq!(rows[0].get(0), Some(&Value::I64(0)));
+}
