@@ -1,1 +1,90 @@
-//! `adapter-postgres`: placeholder crate; its issue fills it in.
+//! # adapter-postgres
+//!
+//! The PostgreSQL adapter of `pool-core`: a [`PostgresConnector`] that opens
+//! [`PostgresConnection`]s with [tokio-postgres](tokio_postgres), over TLS with rustls.
+//!
+//! ```no_run
+//! use adapter_postgres::PostgresConnector;
+//! use pool_core::{ConnectionProtocol, Connector, Value};
+//!
+//! # async fn demo() -> pool_core::Result<()> {
+//! let connector = PostgresConnector::from_url("postgres://app:secret@db.internal/shop?sslmode=verify-full")?;
+//! let mut conn = connector.connect().await?;
+//! let rows = conn.query("SELECT name FROM items WHERE id = $1", &[Value::I64(7)]).await?;
+//! # let _ = rows;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Connection strings
+//!
+//! Both forms libpq accepts are parsed by tokio-postgres's own parser:
+//!
+//! * URLs: `postgres://user:password@host:5432/dbname?param=value&...` (also `postgresql://`;
+//!   several hosts as `host1:5432,host2:5433`; percent-encode reserved characters in the
+//!   password);
+//! * key/value strings: `host=db user=app password='it''s' dbname=shop sslmode=require`.
+//!
+//! Every libpq parameter tokio-postgres knows is accepted (`application_name`,
+//! `connect_timeout`, `keepalives*`, `tcp_user_timeout`, `target_session_attrs`, …). This crate
+//! adds the two TLS parameters tokio-postgres does not parse: `sslmode=verify-ca|verify-full` and
+//! `sslrootcert=PATH|system`. A malformed string is an [`Error::Config`](pool_core::Error::Config)
+//! naming the bad parameter; no error or `Debug` output ever shows the password.
+//!
+//! Everything a URL can say, [`PostgresOptions`]'s `with_*` methods can say too, plus what only
+//! code should decide (a password provider for rotating tokens, the session reset, the
+//! statement cache).
+//!
+//! ## TLS
+//!
+//! | `sslmode`          | encrypted             | certificate checked                         |
+//! |--------------------|-----------------------|---------------------------------------------|
+//! | `disable`          | never                 | —                                           |
+//! | `prefer` (default) | if the server offers it | no (see below)                            |
+//! | `require`          | always                | **chain and host name** (unlike libpq)      |
+//! | `verify-ca`        | always                | chain only                                  |
+//! | `verify-full`      | always                | chain and host name                         |
+//!
+//! The chain is checked against the system's trust store (`sslrootcert=system`, the default) or
+//! the PEM file `sslrootcert=PATH` names ([`PostgresOptions::with_root_certs`]).
+//!
+//! **Our decision on `require`.** libpq's `require` encrypts but accepts any certificate, which
+//! protects against a passive eavesdropper only: anyone on the path can present their own
+//! certificate and read everything. We think a product should not offer that by accident, so
+//! `require` verifies exactly like `verify-full`. Opting out takes code,
+//! [`PostgresOptions::with_danger_accept_invalid_certs`], and is deliberately not expressible in
+//! a URL: a connection string copied from elsewhere can never silently turn verification off.
+//! A URL that relied on libpq's lax `require` fails at connect with a message that says so.
+//!
+//! `prefer` is opportunistic: whoever can tamper with the connection can also answer "no TLS",
+//! so checking certificates there would only break servers with private CAs without protecting
+//! anyone. Use `require` or `verify-*` when encryption matters.
+//!
+//! Client certificates and SCRAM channel binding (`channel_binding=require`) are not supported.
+//!
+//! ## Sessions
+//!
+//! Every connection sets `application_name` (default `"pool"`), TCP keepalives and a TCP user
+//! timeout, so a blackholed server is noticed within a minute instead of hours (see
+//! [`PostgresOptions`] for the numbers). [`PostgresConnection`] documents the value mapping,
+//! the query timeout, the session reset and the statement cache.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod connection;
+mod connector;
+mod error;
+mod options;
+mod statement_cache;
+mod tls;
+mod types;
+mod url;
+
+pub use connection::PostgresConnection;
+pub use connector::PostgresConnector;
+pub use error::{PostgresError, classify};
+pub use options::{
+    DEFAULT_APPLICATION_NAME, PasswordProvider, PostgresOptions, RootCerts, SessionReset, SslMode,
+};
+
+/// The driver this adapter is built on, re-exported so native code uses the same version.
+pub use tokio_postgres;

@@ -1,0 +1,328 @@
+//! [`PostgresConnection`]: one tokio-postgres session behind pool-core's
+//! [`ConnectionProtocol`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use futures_util::future::join;
+use pool_core::{
+    BackendError, ConnectionProtocol, Error, ParameterStyle, Result, Row, Value, async_trait,
+};
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, RowStream, Statement};
+
+use crate::error::classify;
+use crate::options::{PostgresOptions, SessionReset};
+use crate::statement_cache::StatementCache;
+use crate::tls::MakeRustls;
+use crate::types::{Param, Raw, decode, unspecified};
+
+/// How long the cancel request after a query timeout, and each wait for the server to settle
+/// after it, may take before the connection is given up as broken.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// `DISCARD ALL` as its documentation spells it out, without `DEALLOCATE ALL`.
+const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; \
+     RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; \
+     DISCARD SEQUENCES";
+
+/// One PostgreSQL session, as the pool holds it.
+///
+/// * **Values**: see the mapping in the crate's `types` notes: integers widen to `I64`, floats
+///   to `F64`, `bytea` is `Bytes`, text types (and `numeric`, `uuid`, dates and times, JSON,
+///   enums) are `Text`; parameters convert to the types the server inferred, range-checked.
+///   Bind parameters are written `$1`, `$2`, … ([`ParameterStyle::Dollar`]).
+/// * **Query timeout**: a statement that runs past it is cancelled on the server with a cancel
+///   request and fails with [`Error::QueryTimeout`]; the connection waits until the server has
+///   answered the cancelled statement, so it stays usable and the cancel cannot hit a later
+///   statement.
+/// * **Reset**: as [`SessionReset`] says; `ROLLBACK` and the reset query go out pipelined, in
+///   one round trip.
+/// * **Statement cache**: statements are prepared once per connection and kept (bounded, least
+///   recently used out). If someone deallocates them behind the cache's back, the statement is
+///   prepared again transparently. With the cache off, statements are parsed unnamed in the
+///   same round trip as their execution.
+/// * **Broken**: set when an error is classified as a connection error ([`crate::classify`]) or
+///   the I/O task has ended; checking it costs nothing.
+///
+/// The native client is always at hand: [`client`](Self::client).
+pub struct PostgresConnection {
+    client: Client,
+    io_task: Option<JoinHandle<()>>,
+    statements: StatementCache<Statement>,
+    tls: MakeRustls,
+    session_reset: SessionReset,
+    query_timeout: Option<Duration>,
+    broken: bool,
+}
+
+/// What one guarded call does.
+enum Work<'a> {
+    Ping,
+    Statement(&'a str, &'a [Value]),
+}
+
+impl PostgresConnection {
+    pub(crate) fn new(
+        client: Client,
+        io_task: JoinHandle<()>,
+        tls: MakeRustls,
+        options: &PostgresOptions,
+    ) -> Self {
+        Self {
+            client,
+            io_task: Some(io_task),
+            statements: StatementCache::new(options.statement_cache_capacity),
+            tls,
+            session_reset: options.session_reset.clone(),
+            query_timeout: None,
+            broken: false,
+        }
+    }
+
+    /// The tokio-postgres client, for everything beyond the neutral API (transactions, COPY,
+    /// typed rows, LISTEN/NOTIFY).
+    ///
+    /// Statements it prepares are its own; `DISCARD ALL` on return deallocates them, so do not
+    /// keep them across checkouts. Its calls are not bounded by the query timeout.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The tokio-postgres client, mutably (its `transaction()` needs `&mut`).
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// The query timeout the pool set, if any.
+    pub fn query_timeout(&self) -> Option<Duration> {
+        self.query_timeout
+    }
+
+    /// How many prepared statements the cache holds right now.
+    pub fn cached_statements(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// Runs `work` under the query timeout and records a connection-class failure.
+    async fn guarded(&mut self, work: Work<'_>) -> Result<(Vec<Row>, u64)> {
+        let outcome = {
+            let fut = perform(&self.client, &mut self.statements, work);
+            match self.query_timeout {
+                Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| limit),
+                None => Ok(fut.await),
+            }
+        };
+        match outcome {
+            Ok(result) => self.note(result),
+            Err(limit) => {
+                self.cancel_timed_out_query().await;
+                Err(Error::QueryTimeout(limit))
+            }
+        }
+    }
+
+    /// Marks the connection broken when `result` failed with a connection-class error.
+    fn note<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            if e.is_connection_broken() {
+                self.broken = true;
+            }
+        }
+        result
+    }
+
+    /// Cancels the statement still running on the server, then waits until the server has
+    /// answered it: the timed-out call's future is gone, but its responses still arrive first.
+    /// A cancel that lands late fails our probe instead (with 57014), so the probe is repeated.
+    async fn cancel_timed_out_query(&mut self) {
+        let token = self.client.cancel_token();
+        match tokio::time::timeout(CANCEL_GRACE, token.cancel_query(self.tls.clone())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::error::render(&e), "cancelling a timed-out query failed; discarding the connection");
+                self.broken = true;
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "cancelling a timed-out query took longer than {CANCEL_GRACE:?}; discarding the connection"
+                );
+                self.broken = true;
+                return;
+            }
+        }
+        for _ in 0..3 {
+            match tokio::time::timeout(CANCEL_GRACE, self.client.simple_query("")).await {
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => {}
+                _ => break,
+            }
+        }
+        self.broken = true;
+    }
+}
+
+/// The body of every guarded call: it borrows the client and the cache, never `self`, so the
+/// caller can still cancel after a timeout.
+async fn perform(
+    client: &Client,
+    statements: &mut StatementCache<Statement>,
+    work: Work<'_>,
+) -> Result<(Vec<Row>, u64)> {
+    let (sql, params) = match work {
+        Work::Ping => {
+            client.simple_query("").await.map_err(backend)?;
+            return Ok((Vec::new(), 0));
+        }
+        Work::Statement(sql, params) => (sql, params),
+    };
+    let binds: Vec<Param<'_>> = params.iter().map(Param).collect();
+    let stream = if statements.is_enabled() {
+        let statement = prepared(client, statements, sql).await?;
+        match client.query_raw(&statement, binds.iter()).await {
+            // Our statement was deallocated behind the cache's back (DEALLOCATE ALL, DISCARD ALL
+            // through the native client): forget them all and prepare this one again.
+            Err(e) if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
+                statements.clear();
+                let statement = prepared(client, statements, sql).await?;
+                client.query_raw(&statement, binds.iter()).await
+            }
+            other => other,
+        }
+    } else {
+        let typed = binds.iter().map(|p| (p, unspecified()));
+        client.query_typed_raw(sql, typed).await
+    };
+    collect(stream.map_err(backend)?).await
+}
+
+async fn prepared(
+    client: &Client,
+    statements: &mut StatementCache<Statement>,
+    sql: &str,
+) -> Result<Statement> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement);
+    }
+    let statement = client.prepare(sql).await.map_err(backend)?;
+    statements.insert(sql, statement.clone());
+    Ok(statement)
+}
+
+/// Reads every row, converting values, and the affected-row count.
+async fn collect(stream: RowStream) -> Result<(Vec<Row>, u64)> {
+    let mut stream = std::pin::pin!(stream);
+    let mut columns: Option<Arc<[String]>> = None;
+    let mut rows = Vec::new();
+    while let Some(row) = stream.try_next().await.map_err(backend)? {
+        let names = columns
+            .get_or_insert_with(|| row.columns().iter().map(|c| c.name().to_owned()).collect())
+            .clone();
+        let mut values = Vec::with_capacity(row.len());
+        for (i, column) in row.columns().iter().enumerate() {
+            let Raw(raw) = row.try_get(i).map_err(backend)?;
+            let value = decode(column.type_(), raw).map_err(|reason| {
+                Error::Backend(BackendError::query(format!(
+                    "column `{name}` {reason}; cast it in SQL (e.g. `{name}::text`) or use the \
+                     native client",
+                    name = column.name()
+                )))
+            })?;
+            values.push(value);
+        }
+        rows.push(Row::new(names, values));
+    }
+    Ok((rows, stream.rows_affected().unwrap_or(0)))
+}
+
+fn backend(e: tokio_postgres::Error) -> Error {
+    Error::Backend(classify(e))
+}
+
+#[async_trait]
+impl ConnectionProtocol for PostgresConnection {
+    async fn ping(&mut self) -> Result<()> {
+        self.guarded(Work::Ping).await.map(|_| ())
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.guarded(Work::Statement(sql, params))
+            .await
+            .map(|(_, affected)| affected)
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.guarded(Work::Statement(sql, params))
+            .await
+            .map(|(rows, _)| rows)
+    }
+
+    async fn reset(&mut self) -> Result<()> {
+        let session_query = match &self.session_reset {
+            SessionReset::DiscardAll => Some("DISCARD ALL"),
+            SessionReset::DiscardAllKeepStatements => Some(DISCARD_ALL_KEEP_STATEMENTS),
+            SessionReset::Query(query) => Some(query.as_str()),
+            SessionReset::RollbackOnly => None,
+        };
+        // Outside a transaction ROLLBACK only draws a warning; inside an open or failed one it
+        // ends it, which DISCARD ALL needs. Both are sent before either answer is awaited.
+        let result = match session_query {
+            Some(query) => {
+                let (rollback, reset) = join(
+                    self.client.simple_query("ROLLBACK"),
+                    self.client.simple_query(query),
+                )
+                .await;
+                rollback.and(reset)
+            }
+            None => self.client.simple_query("ROLLBACK").await,
+        };
+        let keeps_statements = matches!(
+            self.session_reset,
+            SessionReset::DiscardAllKeepStatements | SessionReset::RollbackOnly
+        );
+        if !keeps_statements {
+            // The server no longer has them; dropping ours sends a harmless Close.
+            self.statements.clear();
+        }
+        let result = result.map(|_| ()).map_err(backend);
+        self.note(result)
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken || self.client.is_closed()
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.broken = true;
+        // Ends the request channel: the I/O task sends Terminate, closes the socket and ends.
+        // (The documented alternative, dropping the client, is impossible through `&mut self`.)
+        self.client.__private_api_close();
+        if let Some(io_task) = self.io_task.take() {
+            let _ = io_task.await;
+        }
+        Ok(())
+    }
+
+    fn parameter_style(&self) -> ParameterStyle {
+        ParameterStyle::Dollar
+    }
+
+    fn set_query_timeout(&mut self, timeout: Option<Duration>) {
+        self.query_timeout = timeout;
+    }
+}
+
+impl std::fmt::Debug for PostgresConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConnection")
+            .field("broken", &self.is_broken())
+            .field("cached_statements", &self.statements.len())
+            .field("session_reset", &self.session_reset)
+            .field("query_timeout", &self.query_timeout)
+            .finish_non_exhaustive()
+    }
+}

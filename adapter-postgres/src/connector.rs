@@ -1,0 +1,157 @@
+//! [`PostgresConnector`]: opens [`PostgresConnection`]s for a pool.
+
+use std::fmt;
+use std::sync::Arc;
+
+use pool_core::{BackendError, Connector, Error, Result, async_trait};
+use tokio_postgres::config::Host;
+
+use crate::connection::PostgresConnection;
+use crate::error::classify_with_context;
+use crate::options::{PostgresOptions, SslMode};
+use crate::tls::{self, MakeRustls};
+
+/// Opens PostgreSQL connections; hand one to a pool. Build it with
+/// [`from_url`](Self::from_url) or [`PostgresOptions::build`].
+///
+/// Each [`connect`](Connector::connect) asks the password provider (if any) for a fresh
+/// password, opens the socket with the configured keepalives and timeouts, negotiates TLS as
+/// the [`SslMode`] says and spawns the connection's I/O task on the current tokio runtime.
+#[derive(Clone)]
+pub struct PostgresConnector {
+    options: Arc<PostgresOptions>,
+    tls: MakeRustls,
+}
+
+impl PostgresConnector {
+    /// Parses a connection string (see the crate documentation) and builds a connector with
+    /// every default.
+    ///
+    /// ```
+    /// # use adapter_postgres::PostgresConnector;
+    /// let connector = PostgresConnector::from_url("postgres://app:secret@db.internal:5432/shop")?;
+    /// assert!(!format!("{connector:?}").contains("secret"));
+    /// # Ok::<(), pool_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        PostgresOptions::from_url(url)?.build()
+    }
+
+    /// Called by [`PostgresOptions::build`] after validation: loads the TLS roots.
+    pub(crate) fn new(mut options: PostgresOptions) -> Result<Self> {
+        let config = tls::client_config(
+            options.ssl_mode,
+            &options.root_certs,
+            options.accept_invalid_certs,
+        )?;
+        options.pg.ssl_mode(match options.ssl_mode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
+        });
+        Ok(Self {
+            options: Arc::new(options),
+            tls: MakeRustls::new(config),
+        })
+    }
+
+    /// The options connections are opened with.
+    pub fn options(&self) -> &PostgresOptions {
+        &self.options
+    }
+
+    /// Where and how connections go, for error messages: never the password.
+    fn describe_target(&self) -> String {
+        let pg = &self.options.pg;
+        let hosts = pg
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port = pg
+                    .get_ports()
+                    .get(i)
+                    .or_else(|| pg.get_ports().first())
+                    .copied()
+                    .unwrap_or(5432);
+                match host {
+                    Host::Tcp(name) => format!("{name}:{port}"),
+                    #[cfg(unix)]
+                    Host::Unix(path) => format!("{}/.s.PGSQL.{port}", path.display()),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        format!(
+            "{hosts} as user `{}` with sslmode={}",
+            pg.get_user().unwrap_or_default(),
+            self.options.ssl_mode.as_str()
+        )
+    }
+
+    /// A hint for the connect failures people meet most, keyed on the driver's message.
+    fn hint(&self, message: &str) -> Option<String> {
+        let mode = self.options.ssl_mode.as_str();
+        if message.contains("server does not support TLS") {
+            return Some(format!(
+                "the server does not accept TLS, but sslmode={mode} requires it: enable ssl on \
+                 the server, or use sslmode=prefer or disable if plain TCP is acceptable"
+            ));
+        }
+        if message.contains("invalid peer certificate") {
+            let extra = if self.options.ssl_mode == SslMode::Require {
+                " (unlike libpq, sslmode=require verifies the certificate here)"
+            } else {
+                ""
+            };
+            return Some(format!(
+                "the server's certificate did not verify against the trusted roots ({:?}){extra}: \
+                 point sslrootcert at the CA that signed it",
+                self.options.root_certs
+            ));
+        }
+        None
+    }
+}
+
+#[async_trait]
+impl Connector for PostgresConnector {
+    type Connection = PostgresConnection;
+
+    async fn connect(&self) -> Result<PostgresConnection> {
+        let mut config = self.options.pg.clone();
+        if let Some(provider) = &self.options.password_provider {
+            let password = provider().await.map_err(|e| {
+                Error::Connect(BackendError::connection(format!(
+                    "the password provider failed: {e}"
+                )))
+            })?;
+            config.password(password);
+        }
+        let (client, connection) = config.connect(self.tls.clone()).await.map_err(|e| {
+            let hint = self.hint(&crate::error::render(&e));
+            Error::Connect(classify_with_context(e, Some(self.describe_target()), hint))
+        })?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a postgres connection ended with an error");
+            }
+        });
+        Ok(PostgresConnection::new(
+            client,
+            task,
+            self.tls.clone(),
+            &self.options,
+        ))
+    }
+}
+
+impl fmt::Debug for PostgresConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConnector")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}

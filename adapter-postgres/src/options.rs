@@ -1,0 +1,571 @@
+//! [`PostgresOptions`]: everything that shapes a connection, parsed from a connection string in
+//! one place and adjusted with `with_*` methods; [`build`](PostgresOptions::build) validates it
+//! once and loads the TLS trust roots.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_core::{Error, Result};
+use tokio_postgres::config::Host;
+
+use crate::connector::PostgresConnector;
+use crate::url;
+
+/// The `application_name` sessions get unless told otherwise, so they are easy to find in
+/// `pg_stat_activity`.
+pub const DEFAULT_APPLICATION_NAME: &str = "pool";
+
+/// A source of passwords, called before every connection attempt: rotating credentials (AWS
+/// RDS IAM tokens, Vault leases) are fetched fresh instead of frozen into the URL.
+pub type PasswordProvider =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String>> + Send>> + Send + Sync>;
+
+/// Whether and how TLS is used; the crate documentation has the table and the reasoning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SslMode {
+    /// Plain TCP only.
+    Disable,
+    /// TLS when the server offers it, plain TCP otherwise; certificates are not checked.
+    #[default]
+    Prefer,
+    /// TLS or fail; the certificate chain and host name are verified (stricter than libpq).
+    Require,
+    /// TLS or fail; the chain is verified, the host name is not.
+    VerifyCa,
+    /// TLS or fail; the chain and the host name are verified.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// True when the connection fails rather than falling back to plain TCP.
+    pub fn requires_tls(self) -> bool {
+        matches!(
+            self,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+        )
+    }
+
+    /// The libpq spelling (`verify-full`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl FromStr for SslMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            "allow" => {
+                return Err(Error::config(
+                    "sslmode",
+                    "`allow` is not supported: use `prefer` (TLS when offered) or `disable`",
+                ));
+            }
+            other => {
+                return Err(Error::config(
+                    "sslmode",
+                    format!(
+                        "is `{other}`; expected one of disable, prefer, require, verify-ca, \
+                         verify-full"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// The certificate authorities a server certificate is checked against.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RootCerts {
+    /// The operating system's trust store (`sslrootcert=system`).
+    #[default]
+    System,
+    /// A PEM file of CA certificates (`sslrootcert=/path/to/ca.pem`), read by
+    /// [`build`](PostgresOptions::build).
+    File(PathBuf),
+    /// PEM-encoded CA certificates held in memory.
+    Pem(Vec<u8>),
+}
+
+/// What [`reset`](pool_core::ConnectionProtocol::reset) does when a connection returns to the
+/// pool. Every variant first rolls back an open or failed transaction (`ROLLBACK`), because
+/// nothing else can run inside a failed one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionReset {
+    /// `DISCARD ALL`: settings, temporary tables, advisory locks, `LISTEN`s, cursors and
+    /// prepared statements all go, so the connection's statement cache is cleared too.
+    #[default]
+    DiscardAll,
+    /// `DISCARD ALL` minus `DEALLOCATE ALL` (its documented equivalent, without that line):
+    /// the same clean session, but prepared statements and so the statement cache survive the
+    /// return, which saves a prepare round trip per statement per checkout.
+    DiscardAllKeepStatements,
+    /// A custom query (one or several statements, simple protocol). The statement cache is
+    /// cleared, since the query may deallocate statements.
+    Query(String),
+    /// Only the `ROLLBACK`: session state (settings, temporary tables) carries over.
+    RollbackOnly,
+}
+
+/// How to open PostgreSQL connections: a connection string, TLS, credentials and the
+/// per-connection behaviour. Build a [`PostgresConnector`] from it with
+/// [`build`](Self::build).
+///
+/// Defaults, each chosen for a pooled server process:
+///
+/// | option | default | why |
+/// |---|---|---|
+/// | `application_name` | `"pool"` | sessions are identifiable in `pg_stat_activity` |
+/// | `connect_timeout` | 10 s | a healthy server answers in milliseconds; covers a slow TLS handshake |
+/// | `keepalives_idle` | 60 s | an idle socket to a vanished host is probed after a minute, not two hours |
+/// | `keepalives_interval` | 10 s, 3 retries | so a dead idle peer is noticed within ~90 s |
+/// | `tcp_user_timeout` | 30 s | unacknowledged writes to a blackholed server fail after 30 s |
+/// | `sslmode` | `prefer` | libpq's default |
+/// | root certificates | the system store | what operators already manage |
+/// | statement cache | 100 statements | sqlx's default: covers an application's hot set |
+/// | session reset | `DISCARD ALL` | nothing leaks to the next holder |
+///
+/// A value the connection string sets explicitly is kept.
+///
+/// ```
+/// use adapter_postgres::{PostgresOptions, SslMode};
+///
+/// let options = PostgresOptions::from_url("postgres://app@db.internal/shop")?
+///     .with_ssl_mode(SslMode::VerifyFull)
+///     .with_ca_file("/etc/ssl/db-ca.pem")
+///     .with_application_name("checkout")
+///     .with_statement_cache_capacity(0); // behind PgBouncer in transaction mode
+/// assert!(!format!("{options:?}").contains("secret"));
+/// # Ok::<(), pool_core::Error>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct PostgresOptions {
+    pub(crate) pg: tokio_postgres::Config,
+    pub(crate) ssl_mode: SslMode,
+    pub(crate) root_certs: RootCerts,
+    pub(crate) accept_invalid_certs: bool,
+    pub(crate) password_provider: Option<PasswordProvider>,
+    pub(crate) session_reset: SessionReset,
+    pub(crate) statement_cache_capacity: usize,
+}
+
+impl PostgresOptions {
+    /// Options for `localhost:5432` with every default and no user yet.
+    pub fn new() -> Self {
+        let mut options = Self::bare(tokio_postgres::Config::new());
+        options.pg.host("localhost");
+        options.apply_defaults(&[]);
+        options
+    }
+
+    fn bare(pg: tokio_postgres::Config) -> Self {
+        Self {
+            pg,
+            ssl_mode: SslMode::default(),
+            root_certs: RootCerts::default(),
+            accept_invalid_certs: false,
+            password_provider: None,
+            session_reset: SessionReset::default(),
+            statement_cache_capacity: 100,
+        }
+    }
+
+    /// Parses a `postgres://` / `postgresql://` URL or a libpq key/value string (see the crate
+    /// documentation). A malformed one is an [`Error::Config`] naming the bad parameter and never
+    /// showing the password.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let split = url::split(url)?;
+        let pg = tokio_postgres::Config::from_str(&split.driver).map_err(config_error)?;
+        let mut options = Self::bare(pg);
+        for (key, value) in &split.own {
+            match key.as_str() {
+                "sslmode" => options.ssl_mode = value.parse()?,
+                "sslrootcert" => {
+                    options.root_certs = match value.as_str() {
+                        "system" => RootCerts::System,
+                        "" => {
+                            return Err(Error::config(
+                                "sslrootcert",
+                                "is empty; give a PEM file path or `system`",
+                            ));
+                        }
+                        path => RootCerts::File(PathBuf::from(path)),
+                    }
+                }
+                _ => unreachable!("url::split only returns the keys it owns"),
+            }
+        }
+        // libpq: `sslrootcert=system` without an explicit sslmode means verify-full.
+        if options.root_certs == RootCerts::System
+            && split
+                .own
+                .iter()
+                .any(|(k, v)| k == "sslrootcert" && v == "system")
+            && !split.keys.iter().any(|k| k == "sslmode")
+        {
+            options.ssl_mode = SslMode::VerifyFull;
+        }
+        options.apply_defaults(&split.keys);
+        Ok(options)
+    }
+
+    /// Sets our defaults for everything the connection string left out.
+    fn apply_defaults(&mut self, given: &[String]) {
+        let given = |key: &str| given.iter().any(|k| k == key);
+        if self.pg.get_application_name().is_none() {
+            self.pg.application_name(DEFAULT_APPLICATION_NAME);
+        }
+        if self.pg.get_connect_timeout().is_none() {
+            self.pg.connect_timeout(Duration::from_secs(10));
+        }
+        if self.pg.get_tcp_user_timeout().is_none() {
+            self.pg.tcp_user_timeout(Duration::from_secs(30));
+        }
+        if !given("keepalives_idle") {
+            self.pg.keepalives_idle(Duration::from_secs(60));
+        }
+        if !given("keepalives_interval") {
+            self.pg.keepalives_interval(Duration::from_secs(10));
+        }
+        if !given("keepalives_retries") {
+            self.pg.keepalives_retries(3);
+        }
+    }
+
+    /// Validates the options and loads the TLS trust roots, once: a connector that builds can
+    /// connect without re-reading files.
+    pub fn build(self) -> Result<PostgresConnector> {
+        if self.pg.get_hosts().is_empty() {
+            return Err(Error::config(
+                "host",
+                "is missing: name one in the URL (postgres://user@HOST/db) or with with_host",
+            ));
+        }
+        if self.pg.get_user().is_none() {
+            return Err(Error::config(
+                "user",
+                "is missing: name one in the URL (postgres://USER@host/db) or with with_user",
+            ));
+        }
+        if self.ssl_mode.requires_tls()
+            && self
+                .pg
+                .get_hosts()
+                .iter()
+                .any(|h| !matches!(h, Host::Tcp(_)))
+        {
+            return Err(Error::config(
+                "sslmode",
+                format!(
+                    "is `{}`, but a Unix socket host cannot use TLS",
+                    self.ssl_mode.as_str()
+                ),
+            ));
+        }
+        PostgresConnector::new(self)
+    }
+
+    /// Replaces the hosts with one host name or IP address.
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        let host = host.into();
+        let port = self.pg.get_ports().first().copied();
+        self.pg = rebuild_without_hosts(&self.pg);
+        self.pg.host(&host);
+        if let Some(port) = port {
+            self.pg.port(port);
+        }
+        self
+    }
+
+    /// Sets the port of every host.
+    pub fn with_port(mut self, port: u16) -> Self {
+        let hosts = self.pg.get_hosts().to_vec();
+        self.pg = rebuild_without_hosts(&self.pg);
+        for host in hosts {
+            match host {
+                Host::Tcp(name) => self.pg.host(&name),
+                #[cfg(unix)]
+                Host::Unix(path) => self.pg.host_path(path),
+            };
+            self.pg.port(port);
+        }
+        self
+    }
+
+    /// Sets the user name.
+    pub fn with_user(mut self, user: impl AsRef<str>) -> Self {
+        self.pg.user(user.as_ref());
+        self
+    }
+
+    /// Sets a fixed password (see [`with_password_provider`](Self::with_password_provider) for
+    /// rotating ones).
+    pub fn with_password(mut self, password: impl AsRef<[u8]>) -> Self {
+        self.pg.password(password.as_ref());
+        self
+    }
+
+    /// Fetches the password before every connection attempt; it wins over a fixed password.
+    ///
+    /// ```
+    /// # use adapter_postgres::PostgresOptions;
+    /// let options = PostgresOptions::from_url("postgres://app@db/shop")?
+    ///     .with_password_provider(|| async { Ok(std::env::var("DB_TOKEN").unwrap_or_default()) });
+    /// # Ok::<(), pool_core::Error>(())
+    /// ```
+    pub fn with_password_provider<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String>> + Send + 'static,
+    {
+        self.password_provider = Some(Arc::new(move || Box::pin(provider())));
+        self
+    }
+
+    /// Sets the database name.
+    pub fn with_dbname(mut self, dbname: impl AsRef<str>) -> Self {
+        self.pg.dbname(dbname.as_ref());
+        self
+    }
+
+    /// Sets `application_name`, shown in `pg_stat_activity` and server logs.
+    pub fn with_application_name(mut self, name: impl AsRef<str>) -> Self {
+        self.pg.application_name(name.as_ref());
+        self
+    }
+
+    /// Sets the TLS mode.
+    pub fn with_ssl_mode(mut self, mode: SslMode) -> Self {
+        self.ssl_mode = mode;
+        self
+    }
+
+    /// Sets the certificate authorities that server certificates are checked against.
+    pub fn with_root_certs(mut self, roots: RootCerts) -> Self {
+        self.root_certs = roots;
+        self
+    }
+
+    /// Checks server certificates against the CA certificates in this PEM file.
+    pub fn with_ca_file(self, path: impl Into<PathBuf>) -> Self {
+        self.with_root_certs(RootCerts::File(path.into()))
+    }
+
+    /// Accepts any server certificate even when TLS is required: the connection is encrypted
+    /// but anyone on the network path can impersonate the server. This is libpq's `require`;
+    /// only for servers whose certificate cannot be verified (a self-signed test box).
+    pub fn with_danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Sets what a connection does when it returns to the pool.
+    pub fn with_session_reset(mut self, reset: SessionReset) -> Self {
+        self.session_reset = reset;
+        self
+    }
+
+    /// Sets how many prepared statements each connection keeps (least recently used ones are
+    /// closed first). `0` turns the cache off: statements are then parsed unnamed on every
+    /// call, which is what PgBouncer in transaction mode needs.
+    pub fn with_statement_cache_capacity(mut self, capacity: usize) -> Self {
+        self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// Sets how long the TCP connect and the startup handshake may take, per host.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.pg.connect_timeout(timeout);
+        self
+    }
+
+    /// Sets how long written data may stay unacknowledged before the socket is closed.
+    pub fn with_tcp_user_timeout(mut self, timeout: Duration) -> Self {
+        self.pg.tcp_user_timeout(timeout);
+        self
+    }
+
+    /// Sets TCP keepalive: idle time before the first probe, the interval between probes and
+    /// how many unanswered probes close the socket.
+    pub fn with_keepalives(mut self, idle: Duration, interval: Duration, retries: u32) -> Self {
+        self.pg.keepalives(true);
+        self.pg.keepalives_idle(idle);
+        self.pg.keepalives_interval(interval);
+        self.pg.keepalives_retries(retries);
+        self
+    }
+
+    /// Adjusts the underlying tokio-postgres configuration directly, for options without a
+    /// `with_*` method here (`target_session_attrs`, `options`, `load_balance_hosts`, …).
+    pub fn with_pg_config(mut self, adjust: impl FnOnce(&mut tokio_postgres::Config)) -> Self {
+        adjust(&mut self.pg);
+        self
+    }
+
+    /// The tokio-postgres configuration connections are opened with (TLS mode aside).
+    pub fn pg_config(&self) -> &tokio_postgres::Config {
+        &self.pg
+    }
+
+    /// The TLS mode.
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
+    }
+
+    /// Where trusted CA certificates come from.
+    pub fn root_certs(&self) -> &RootCerts {
+        &self.root_certs
+    }
+
+    /// True when certificate checks were turned off with
+    /// [`with_danger_accept_invalid_certs`](Self::with_danger_accept_invalid_certs).
+    pub fn accepts_invalid_certs(&self) -> bool {
+        self.accept_invalid_certs
+    }
+
+    /// The session reset on return.
+    pub fn session_reset(&self) -> &SessionReset {
+        &self.session_reset
+    }
+
+    /// The statement cache capacity per connection (`0`: off).
+    pub fn statement_cache_capacity(&self) -> usize {
+        self.statement_cache_capacity
+    }
+
+    /// True when a password provider is set.
+    pub fn has_password_provider(&self) -> bool {
+        self.password_provider.is_some()
+    }
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// tokio-postgres has no way to clear hosts, so copy everything else into a fresh config.
+fn rebuild_without_hosts(old: &tokio_postgres::Config) -> tokio_postgres::Config {
+    // `Config` keeps hosts, hostaddrs and ports in parallel lists; start them over.
+    let mut fresh = tokio_postgres::Config::new();
+    if let Some(user) = old.get_user() {
+        fresh.user(user);
+    }
+    if let Some(password) = old.get_password() {
+        fresh.password(password);
+    }
+    if let Some(dbname) = old.get_dbname() {
+        fresh.dbname(dbname);
+    }
+    if let Some(options) = old.get_options() {
+        fresh.options(options);
+    }
+    if let Some(name) = old.get_application_name() {
+        fresh.application_name(name);
+    }
+    if let Some(t) = old.get_connect_timeout() {
+        fresh.connect_timeout(*t);
+    }
+    if let Some(t) = old.get_tcp_user_timeout() {
+        fresh.tcp_user_timeout(*t);
+    }
+    fresh.keepalives(old.get_keepalives());
+    fresh.keepalives_idle(old.get_keepalives_idle());
+    if let Some(i) = old.get_keepalives_interval() {
+        fresh.keepalives_interval(i);
+    }
+    if let Some(r) = old.get_keepalives_retries() {
+        fresh.keepalives_retries(r);
+    }
+    fresh.target_session_attrs(old.get_target_session_attrs());
+    fresh.channel_binding(old.get_channel_binding());
+    fresh.load_balance_hosts(old.get_load_balance_hosts());
+    fresh.ssl_mode(old.get_ssl_mode());
+    fresh
+}
+
+/// Turns tokio-postgres's parse error into our [`Error::Config`]: the field is the option it
+/// names, the reason its message (which never contains a value, so never a password).
+fn config_error(e: tokio_postgres::Error) -> Error {
+    let cause = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+    let named = cause
+        .split('`')
+        .nth(1)
+        .filter(|_| cause.matches('`').count() == 2);
+    match named {
+        Some(option) if cause.starts_with("unknown option") => Error::config(
+            option,
+            "is not a connection parameter tokio-postgres or this adapter knows",
+        ),
+        Some(option) => Error::config(option, "has an invalid value"),
+        None => Error::config("url", format!("is malformed: {cause}")),
+    }
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so a new field cannot be forgotten here.
+        let Self {
+            pg,
+            ssl_mode,
+            root_certs,
+            accept_invalid_certs,
+            password_provider,
+            session_reset,
+            statement_cache_capacity,
+        } = self;
+        f.debug_struct("PostgresOptions")
+            .field("hosts", &pg.get_hosts())
+            .field("ports", &pg.get_ports())
+            .field("user", &pg.get_user())
+            .field(
+                "password",
+                &pg.get_password().map(|_| Redacted("<redacted>")),
+            )
+            .field(
+                "password_provider",
+                &password_provider.as_ref().map(|_| Redacted("<provider>")),
+            )
+            .field("dbname", &pg.get_dbname())
+            .field("application_name", &pg.get_application_name())
+            .field("ssl_mode", ssl_mode)
+            .field("root_certs", root_certs)
+            .field("accept_invalid_certs", accept_invalid_certs)
+            .field("connect_timeout", &pg.get_connect_timeout())
+            .field("tcp_user_timeout", &pg.get_tcp_user_timeout())
+            .field("keepalives_idle", &pg.get_keepalives_idle())
+            .field("session_reset", session_reset)
+            .field("statement_cache_capacity", statement_cache_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Redacted(&'static str);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
