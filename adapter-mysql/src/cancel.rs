@@ -124,12 +124,7 @@ mod tests {
             Duration::from_secs(1),
         )
         .await;
-        assert!(matches!(
-            outcome,
-            Timed::TimedOut {
-                result: Some(1)
-            }
-        ));
+        assert!(matches!(outcome, Timed::TimedOut { result: Some(1) }));
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use mysql_async::prelude::{Protocol, Queryable};
 use mysql_async::{ChangeUserOpts, Conn, QueryResult, Statement};
 use pool_core::{
-    BackendError, ConnectionProtocol, Error, ErrorClass, ParameterStyle, Result, Row, Value, async_trait,
+    BackendError, ConnectionProtocol, Error, ErrorClass, ParameterStyle, Result, Row, Value,
+    async_trait,
 };
 
 use crate::cancel::{Timed, with_timeout};
@@ -117,7 +118,10 @@ impl MysqlConnection {
 enum Failure {
     Driver(mysql_async::Error),
     /// Caught before `mysql_async` sees it, because `mysql_async` closes the connection on it.
-    ParamCount { required: u16, supplied: usize },
+    ParamCount {
+        required: u16,
+        supplied: usize,
+    },
 }
 
 impl From<mysql_async::Error> for Failure {
@@ -128,7 +132,11 @@ impl From<mysql_async::Error> for Failure {
 
 /// The statement for `sql`, from the connection's cache or prepared now, if it takes
 /// `supplied` parameters.
-async fn prepare(conn: &mut Conn, sql: &str, supplied: usize) -> std::result::Result<Statement, Failure> {
+async fn prepare(
+    conn: &mut Conn,
+    sql: &str,
+    supplied: usize,
+) -> std::result::Result<Statement, Failure> {
     let statement = conn.prep(sql).await?;
     let required = statement.num_params();
     if usize::from(required) == supplied {

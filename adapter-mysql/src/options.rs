@@ -153,7 +153,7 @@ impl MysqlOptions {
         }
 
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        let password = url.password().map(|p| percent_decode(p));
+        let password = url.password().map(percent_decode);
         let _ = url.set_password(None);
         let mut ours = Vec::new();
         let mut theirs = Vec::new();

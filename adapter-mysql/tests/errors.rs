@@ -16,7 +16,10 @@ async fn a_syntax_error_is_a_query_error_and_leaves_the_connection_usable() {
     assert_eq!(backend.code(), Some("1064"));
     assert!(!error.is_connection_broken());
     assert!(!conn.is_broken());
-    assert_eq!(common::scalar(&mut conn, "SELECT 1", &[]).await.as_i64(), Some(1));
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT 1", &[]).await.as_i64(),
+        Some(1)
+    );
 }
 
 #[tokio::test]
@@ -25,14 +28,19 @@ async fn a_duplicate_key_is_a_query_error_with_its_mysql_code() {
     conn.execute("CREATE TEMPORARY TABLE dup (id INT PRIMARY KEY)", &[])
         .await
         .unwrap();
-    conn.execute("INSERT INTO dup VALUES (?)", &[1.into()]).await.unwrap();
+    conn.execute("INSERT INTO dup VALUES (?)", &[1.into()])
+        .await
+        .unwrap();
     let error = conn
         .execute("INSERT INTO dup VALUES (?)", &[1.into()])
         .await
         .unwrap_err();
 
     let backend = error.backend().expect("a backend error");
-    assert_eq!((backend.class(), backend.code()), (ErrorClass::Query, Some("1062")));
+    assert_eq!(
+        (backend.class(), backend.code()),
+        (ErrorClass::Query, Some("1062"))
+    );
     assert!(!conn.is_broken());
     conn.ping().await.expect("still usable");
 }

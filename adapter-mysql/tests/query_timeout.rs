@@ -20,7 +20,10 @@ async fn a_query_past_its_timeout_is_cancelled_and_the_connection_stays_usable()
     let error = conn.query("SELECT SLEEP(5)", &[]).await.unwrap_err();
     let elapsed = started.elapsed();
 
-    assert!(matches!(error, Error::QueryTimeout(d) if d == TIMEOUT), "{error:?}");
+    assert!(
+        matches!(error, Error::QueryTimeout(d) if d == TIMEOUT),
+        "{error:?}"
+    );
     assert!(elapsed >= TIMEOUT, "returned after {elapsed:?}");
     assert!(elapsed < TIMEOUT + MARGIN, "returned after {elapsed:?}");
     assert!(!conn.is_broken());
@@ -37,7 +40,11 @@ async fn a_timed_out_statement_with_parameters_is_cancelled_too() {
     let error = conn.execute("DO SLEEP(?)", &[5.into()]).await.unwrap_err();
 
     assert!(matches!(error, Error::QueryTimeout(_)), "{error:?}");
-    assert!(started.elapsed() < TIMEOUT + MARGIN, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < TIMEOUT + MARGIN,
+        "{:?}",
+        started.elapsed()
+    );
     assert!(!conn.is_broken());
     let next = common::scalar(&mut conn, "SELECT ?", &[7.into()]).await;
     assert_eq!(next.as_i64(), Some(7));

@@ -16,9 +16,16 @@ async fn reset_drops_temporary_tables_and_user_variables() {
 
     conn.reset().await.expect("reset");
 
-    assert_eq!(common::scalar(&mut conn, "SELECT @pool_secret", &[]).await, Value::Null);
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT @pool_secret", &[]).await,
+        Value::Null
+    );
     let error = conn.query("SELECT * FROM scratch", &[]).await.unwrap_err();
-    assert_eq!(error.backend().and_then(|b| b.code()), Some("1146"), "{error}");
+    assert_eq!(
+        error.backend().and_then(|b| b.code()),
+        Some("1146"),
+        "{error}"
+    );
     assert!(!conn.is_broken());
 }
 
@@ -32,7 +39,9 @@ async fn reset_rolls_back_an_open_transaction() {
     )
     .await
     .unwrap();
-    conn.execute(&format!("DELETE FROM {table}"), &[]).await.unwrap();
+    conn.execute(&format!("DELETE FROM {table}"), &[])
+        .await
+        .unwrap();
 
     conn.execute("START TRANSACTION", &[]).await.unwrap();
     conn.execute(&format!("INSERT INTO {table} VALUES (?)"), &[1.into()])
@@ -45,24 +54,38 @@ async fn reset_rolls_back_an_open_transaction() {
     assert_eq!(count.as_i64(), Some(0), "the insert was rolled back");
     let in_tx = common::scalar(&mut conn, "SELECT @@in_transaction", &[]).await;
     assert_eq!(in_tx.as_i64(), Some(0));
-    other.execute(&format!("DROP TABLE {table}"), &[]).await.unwrap();
+    other
+        .execute(&format!("DROP TABLE {table}"), &[])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn reset_restores_session_variables() {
     let mut conn = common::connect().await;
-    conn.execute("SET SESSION sql_mode = 'ANSI_QUOTES'", &[]).await.unwrap();
+    conn.execute("SET SESSION sql_mode = 'ANSI_QUOTES'", &[])
+        .await
+        .unwrap();
     let global = common::scalar(&mut conn, "SELECT @@GLOBAL.sql_mode", &[]).await;
     conn.reset().await.unwrap();
-    assert_eq!(common::scalar(&mut conn, "SELECT @@SESSION.sql_mode", &[]).await, global);
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT @@SESSION.sql_mode", &[]).await,
+        global
+    );
 }
 
 #[tokio::test]
 async fn prepared_statements_work_after_reset_closed_them_on_the_server() {
     let mut conn = common::connect().await;
     let sql = "SELECT ? * 2";
-    assert_eq!(common::scalar(&mut conn, sql, &[2.into()]).await.as_i64(), Some(4));
+    assert_eq!(
+        common::scalar(&mut conn, sql, &[2.into()]).await.as_i64(),
+        Some(4)
+    );
     conn.reset().await.unwrap();
     // The cached statement id is gone on the server; the adapter must prepare it again.
-    assert_eq!(common::scalar(&mut conn, sql, &[3.into()]).await.as_i64(), Some(6));
+    assert_eq!(
+        common::scalar(&mut conn, sql, &[3.into()]).await.as_i64(),
+        Some(6)
+    );
 }

@@ -18,7 +18,10 @@ pub fn connector() -> MysqlConnector {
 }
 
 pub async fn connect() -> MysqlConnection {
-    connector().connect().await.expect("connect to the test server")
+    connector()
+        .connect()
+        .await
+        .expect("connect to the test server")
 }
 
 /// The single value of a one-row, one-column result.
