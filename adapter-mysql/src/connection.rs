@@ -239,8 +239,10 @@ impl ConnectionProtocol for MysqlConnection {
         })
     }
 
+    /// Also true when a caller dropped a statement's future halfway: `mysql_async` then leaves
+    /// the connection marked disconnected, its protocol state unknown.
     fn is_broken(&self) -> bool {
-        self.broken || self.conn.is_none()
+        self.broken || self.conn.as_ref().is_none_or(Conn::is_disconnected)
     }
 
     /// Sends `COM_QUIT` and closes the socket.
