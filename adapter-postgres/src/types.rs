@@ -12,8 +12,8 @@
 //! **Columns** map as: `boolean` → `Bool`; `int2`/`int4`/`int8`/`oid` → `I64`;
 //! `float4`/`float8` → `F64`; `bytea` → `Bytes`; `text`/`varchar`/`bpchar`/`name`/`"char"`/
 //! `json`/`jsonb`/`xml`/enums → `Text`; `numeric`, `uuid`, `date`, `time`, `timestamp`,
-//! `timestamptz` (UTC) → `Text` in PostgreSQL's own output format; domains map as their base
-//! type. Other types (arrays, ranges, composites, …) are a query error that suggests a cast
+//! `timestamptz` (UTC) → `Text` in PostgreSQL's own output format; `void` → `Null`; domains
+//! map as their base type. Other types (arrays, ranges, composites, …) are a query error that suggests a cast
 //! (`col::text`): the neutral API is for simple queries, the native client for the rest.
 
 use std::error::Error as StdError;
@@ -183,6 +183,8 @@ pub(crate) fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Value, String> {
         Type::FLOAT4 => Value::F64(f32::from_be_bytes(fixed(raw)?).into()),
         Type::FLOAT8 => Value::F64(f64::from_be_bytes(fixed(raw)?)),
         Type::BYTEA => Value::Bytes(raw.to_vec()),
+        // What `SELECT pg_sleep(1)` and other procedures-as-functions return.
+        Type::VOID => Value::Null,
         Type::TEXT
         | Type::VARCHAR
         | Type::BPCHAR
@@ -416,10 +418,10 @@ mod tests {
     #[test]
     fn out_of_range_integers_are_refused_with_the_type() {
         let mut out = BytesMut::new();
-        let err = Param(&Value::I64(3_000_000_000))
-            .to_sql(&Type::INT4, &mut out)
-            .unwrap_err()
-            .to_string();
+        let Err(err) = Param(&Value::I64(3_000_000_000)).to_sql(&Type::INT4, &mut out) else {
+            panic!("3000000000 fits no int4");
+        };
+        let err = err.to_string();
         assert!(err.contains("3000000000") && err.contains("int4"), "{err}");
     }
 }

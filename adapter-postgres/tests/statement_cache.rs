@@ -1,0 +1,72 @@
+//! Statements are prepared once per connection and kept, within a bound; with the cache off
+//! nothing named is prepared (PgBouncer transaction mode).
+
+mod common;
+
+use pool_core::{ConnectionProtocol, Value};
+
+async fn server_prepared(conn: &mut adapter_postgres::PostgresConnection) -> i64 {
+    // Counted through the native client's simple protocol, which prepares nothing itself.
+    let messages = conn
+        .client()
+        .simple_query("SELECT count(*) FROM pg_prepared_statements")
+        .await
+        .unwrap();
+    messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .expect("one row")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_statement_is_prepared_once() {
+    let mut conn = common::connect().await;
+    for i in 0..5 {
+        let v = common::scalar(&mut conn, "SELECT $1::int8 * 2", &[Value::I64(i)]).await;
+        assert_eq!(v, Value::I64(i * 2));
+    }
+    assert_eq!(conn.cached_statements(), 1);
+    assert_eq!(server_prepared(&mut conn).await, 1);
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded_and_evicted_statements_are_closed_on_the_server() {
+    let mut conn = common::connect_with(common::options().with_statement_cache_capacity(2)).await;
+    for sql in ["SELECT 1", "SELECT 2", "SELECT 3", "SELECT 4"] {
+        conn.query(sql, &[]).await.unwrap();
+    }
+    assert_eq!(conn.cached_statements(), 2);
+    // Evicted statements are closed with a message that goes out before the next query.
+    assert_eq!(server_prepared(&mut conn).await, 2);
+}
+
+#[tokio::test]
+async fn with_the_cache_off_no_named_statement_is_left_on_the_server() {
+    let mut conn = common::connect_with(common::options().with_statement_cache_capacity(0)).await;
+    for i in 0..3 {
+        let v = common::scalar(&mut conn, "SELECT $1::int4 + 1", &[Value::I64(i)]).await;
+        assert_eq!(v, Value::I64(i + 1));
+    }
+    assert_eq!(conn.cached_statements(), 0);
+    assert_eq!(server_prepared(&mut conn).await, 0);
+}
+
+#[tokio::test]
+async fn statements_deallocated_behind_the_cache_are_prepared_again() {
+    let mut conn = common::connect().await;
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT 10", &[]).await,
+        Value::I64(10)
+    );
+    conn.client().batch_execute("DEALLOCATE ALL").await.unwrap();
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT 10", &[]).await,
+        Value::I64(10)
+    );
+    assert!(!conn.is_broken());
+}
