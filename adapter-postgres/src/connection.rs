@@ -126,10 +126,10 @@ impl PostgresConnection {
 
     /// Marks the connection broken when `result` failed with a connection-class error.
     fn note<T>(&mut self, result: Result<T>) -> Result<T> {
-        if let Err(e) = &result {
-            if e.is_connection_broken() {
-                self.broken = true;
-            }
+        if let Err(e) = &result
+            && e.is_connection_broken()
+        {
+            self.broken = true;
         }
         result
     }

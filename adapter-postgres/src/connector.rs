@@ -100,6 +100,13 @@ impl PostgresConnector {
                  the server, or use sslmode=prefer or disable if plain TCP is acceptable"
             ));
         }
+        if message.contains("not valid for name") {
+            return Some(
+                "the certificate does not name the host connected to: connect by a name the \
+                 certificate lists, or use sslmode=verify-ca to check the chain only"
+                    .to_owned(),
+            );
+        }
         if message.contains("invalid peer certificate") {
             let extra = if self.options.ssl_mode == SslMode::Require {
                 " (unlike libpq, sslmode=require verifies the certificate here)"
