@@ -41,8 +41,9 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 /// * **Reset**: as [`SessionReset`] says; `ROLLBACK` and the reset query go out pipelined, in
 ///   one round trip.
 /// * **Statement cache**: statements are prepared once per connection and kept (bounded, least
-///   recently used out). If someone deallocates them behind the cache's back, the statement is
-///   prepared again transparently. With the cache off, statements are parsed unnamed in the
+///   recently used out). A cached statement the server can no longer run (deallocated behind
+///   the cache's back, or its result type changed by `ALTER TABLE`) is prepared again and
+///   retried once, transparently outside a transaction. With the cache off, statements are parsed unnamed in the
 ///   same round trip as their execution.
 /// * **Broken**: set when an error is classified as a connection error ([`crate::classify`]) or
 ///   the I/O task has ended; checking it costs nothing.
@@ -183,12 +184,22 @@ async fn perform(
     let stream = if statements.is_enabled() {
         let statement = prepared(client, statements, sql).await?;
         match client.query_raw(&statement, binds.iter()).await {
-            // Our statement was deallocated behind the cache's back (DEALLOCATE ALL, DISCARD ALL
-            // through the native client): forget them all and prepare this one again.
-            Err(e) if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
-                statements.clear();
+            Err(e) if is_stale(&e) => {
+                // The bind failed, so nothing ran: forget the stale statement(s) and try once
+                // more. Inside a transaction the failed bind aborted it and the retry cannot
+                // succeed; then the original error is the useful one.
+                if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) {
+                    statements.clear();
+                } else {
+                    statements.remove(sql);
+                }
                 let statement = prepared(client, statements, sql).await?;
-                client.query_raw(&statement, binds.iter()).await
+                match client.query_raw(&statement, binds.iter()).await {
+                    Err(retry) if retry.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
+                        Err(e)
+                    }
+                    retried => retried,
+                }
             }
             other => other,
         }
@@ -197,6 +208,22 @@ async fn perform(
         client.query_typed_raw(sql, typed).await
     };
     collect(stream.map_err(backend)?).await
+}
+
+/// A cached statement the server can no longer run as prepared: deallocated behind the cache's
+/// back (`DEALLOCATE ALL`, `DISCARD ALL` through the native client), or its result type changed
+/// with the schema ("cached plan must not change result type").
+fn is_stale(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(code) if *code == SqlState::INVALID_SQL_STATEMENT_NAME => true,
+        Some(code) if *code == SqlState::FEATURE_NOT_SUPPORTED => {
+            e.as_db_error().is_some_and(|db| {
+                db.message()
+                    .contains("cached plan must not change result type")
+            })
+        }
+        _ => false,
+    }
 }
 
 async fn prepared(

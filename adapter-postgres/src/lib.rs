@@ -82,9 +82,7 @@ mod url;
 pub use connection::PostgresConnection;
 pub use connector::PostgresConnector;
 pub use error::{PostgresError, classify};
-pub use options::{
-    DEFAULT_APPLICATION_NAME, PasswordProvider, PostgresOptions, RootCerts, SessionReset, SslMode,
-};
+pub use options::{DEFAULT_APPLICATION_NAME, PostgresOptions, RootCerts, SessionReset, SslMode};
 
 /// The driver this adapter is built on, re-exported so native code uses the same version.
 pub use tokio_postgres;

@@ -22,7 +22,7 @@ pub const DEFAULT_APPLICATION_NAME: &str = "pool";
 
 /// A source of passwords, called before every connection attempt: rotating credentials (AWS
 /// RDS IAM tokens, Vault leases) are fetched fresh instead of frozen into the URL.
-pub type PasswordProvider =
+pub(crate) type PasswordProvider =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String>> + Send>> + Send + Sync>;
 
 /// Whether and how TLS is used; the crate documentation has the table and the reasoning.

@@ -57,6 +57,10 @@ impl<S: Clone> StatementCache<S> {
         self.entries.insert(sql.to_owned(), (statement, self.clock));
     }
 
+    pub(crate) fn remove(&mut self, sql: &str) {
+        self.entries.remove(sql);
+    }
+
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
@@ -104,12 +108,15 @@ mod tests {
     }
 
     #[test]
-    fn clear_forgets_every_statement() {
+    fn remove_and_clear_forget_statements() {
         let mut cache = StatementCache::new(3);
         cache.insert("a", 1);
         cache.insert("b", 2);
-        cache.clear();
+        cache.remove("a");
         assert_eq!(cache.get("a"), None);
+        assert_eq!(cache.get("b"), Some(2));
+        cache.clear();
+        assert_eq!(cache.get("b"), None);
         assert_eq!(cache.len(), 0);
     }
 }

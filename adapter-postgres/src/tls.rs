@@ -219,6 +219,13 @@ where
         domain: &str,
     ) -> std::result::Result<RustlsConnect, Self::Error> {
         // `ServerName` parses IP addresses too, which are then matched against IP SANs.
+        // tokio-postgres passes "" for a Unix socket, where the server always declines TLS
+        // (and `build` refuses the modes that require it), so any name will do there.
+        let domain = if domain.is_empty() {
+            "localhost"
+        } else {
+            domain
+        };
         let name = ServerName::try_from(domain.to_owned())?;
         Ok(RustlsConnect {
             config: self.config.clone(),

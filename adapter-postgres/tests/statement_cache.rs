@@ -70,3 +70,25 @@ async fn statements_deallocated_behind_the_cache_are_prepared_again() {
     );
     assert!(!conn.is_broken());
 }
+
+#[tokio::test]
+async fn a_statement_whose_result_type_changed_is_prepared_again() {
+    let mut conn = common::connect().await;
+    conn.execute("CREATE TEMP TABLE reshaped (x int4)", &[])
+        .await
+        .unwrap();
+    conn.execute("INSERT INTO reshaped VALUES (1)", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT * FROM reshaped", &[]).await,
+        Value::I64(1)
+    );
+    conn.execute("ALTER TABLE reshaped ALTER x TYPE text", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT * FROM reshaped", &[]).await,
+        Value::Text("1".into())
+    );
+}

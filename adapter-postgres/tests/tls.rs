@@ -8,7 +8,9 @@ mod throwaway_server;
 use std::sync::{Arc, Mutex, Weak};
 
 use adapter_postgres::{PostgresConnector, PostgresOptions, RootCerts};
-use pool_core::{Connector, Error, Value};
+use std::time::{Duration, Instant};
+
+use pool_core::{ConnectionProtocol, Connector, Error, Value};
 use throwaway_server::{Certs, Server};
 
 static TLS_SERVER: Mutex<Weak<Server>> = Mutex::new(Weak::new());
@@ -175,4 +177,26 @@ async fn tls_required_against_a_server_without_tls_fails_with_a_clear_error() {
         .await
         .unwrap();
     assert!(!uses_tls(&mut conn).await);
+}
+
+#[tokio::test]
+async fn a_query_timeout_cancels_over_tls_too() {
+    let server = tls_server();
+    let url = server.url(
+        "localhost",
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            server.ca_file().display()
+        ),
+    );
+    let mut conn = connect(&url).await.unwrap();
+    let limit = Duration::from_millis(200);
+    conn.set_query_timeout(Some(limit));
+    let started = Instant::now();
+    let err = conn.query("SELECT pg_sleep(5)", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::QueryTimeout(_)), "{err:?}");
+    assert!(started.elapsed() < limit + Duration::from_millis(1500));
+    assert!(!conn.is_broken());
+    let rows = conn.query("SELECT 5", &[]).await.unwrap();
+    assert_eq!(rows[0].get(0), Some(&Value::I64(5)));
 }
