@@ -8,7 +8,7 @@ use pool_core::{ConnectionProtocol, Error, ParameterStyle, Result, Row, Value, a
 use tokio::sync::oneshot;
 
 use crate::error::{self, Failure};
-use crate::worker::{self, Handle, Job, Reply, Shared};
+use crate::worker::{self, Handle, Job, Reply, Request, Shared};
 
 /// After the query timeout fires and the statement is interrupted, how long to wait for the
 /// worker to confirm. SQLite checks the interrupt flag between VM steps, so this is normally
@@ -27,8 +27,10 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 /// Dropping the connection ends the thread (after interrupting whatever statement is running),
 /// which closes the handle.
 pub struct SqliteConnection {
-    jobs: mpsc::Sender<Job>,
+    requests: mpsc::Sender<Request>,
     shared: Arc<Shared>,
+    /// The number of the last request sent.
+    last_request: u64,
     query_timeout: Option<Duration>,
     closed: bool,
 }
@@ -46,8 +48,9 @@ impl std::fmt::Debug for SqliteConnection {
 impl SqliteConnection {
     pub(crate) fn new(handle: Handle) -> Self {
         Self {
-            jobs: handle.jobs,
+            requests: handle.requests,
             shared: handle.shared,
+            last_request: 0,
             query_timeout: None,
             closed: false,
         }
@@ -95,7 +98,7 @@ impl SqliteConnection {
     /// simulates a server-side kill with it).
     pub async fn kill_for_testing(&mut self) {
         let (reply, rx) = oneshot::channel();
-        if self.jobs.send(Job::Kill(reply)).is_ok() {
+        if self.send(Job::Kill(reply)).is_some() {
             let _ = rx.await;
         }
     }
@@ -105,6 +108,14 @@ impl SqliteConnection {
         self.query_timeout
     }
 
+    /// Numbers `job` and sends it to the thread; `None` if the thread is gone.
+    fn send(&mut self, job: Job) -> Option<u64> {
+        self.last_request += 1;
+        let number = self.last_request;
+        self.requests.send(Request { number, job }).ok()?;
+        Some(number)
+    }
+
     /// Sends one request and awaits its answer, enforcing `timeout` with `sqlite3_interrupt`.
     async fn call<T>(
         &mut self,
@@ -112,12 +123,12 @@ impl SqliteConnection {
         timeout: Option<Duration>,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        if self.jobs.send(make(reply)).is_err() {
+        let Some(number) = self.send(make(reply)) else {
             self.shared.mark_broken();
             return Err(error::worker_gone());
-        }
-        let guard = InterruptOnDrop(Some(&self.shared));
-        let outcome = wait(rx, timeout, &self.shared).await;
+        };
+        let guard = InterruptOnDrop(Some((&self.shared, number)));
+        let outcome = wait(rx, timeout, &self.shared, number).await;
         guard.disarm();
         let result = match outcome {
             Outcome::Done(result) => result.map_err(error::into_error),
@@ -143,6 +154,7 @@ async fn wait<T>(
     mut rx: oneshot::Receiver<std::result::Result<T, Failure>>,
     timeout: Option<Duration>,
     shared: &Shared,
+    number: u64,
 ) -> Outcome<T> {
     let Some(limit) = timeout else {
         return rx.await.map_or(Outcome::Gone, Outcome::Done);
@@ -150,9 +162,9 @@ async fn wait<T>(
     match tokio::time::timeout(limit, &mut rx).await {
         Ok(answer) => answer.map_or(Outcome::Gone, Outcome::Done),
         Err(_) => {
-            shared.interrupt();
+            shared.interrupt(number);
             match tokio::time::timeout(INTERRUPT_GRACE, rx).await {
-                Ok(Ok(Err(Failure::Sqlite(e)))) if error::is_interrupt(&e) => {
+                Ok(Ok(Err(Failure::Sqlite(e)))) if error::stopped_by_interrupt(&e) => {
                     Outcome::TimedOut(limit)
                 }
                 // It finished just before the interrupt landed: its real result stands.
@@ -164,8 +176,8 @@ async fn wait<T>(
     }
 }
 
-/// Interrupts the running statement if the call's future is dropped before its answer came.
-struct InterruptOnDrop<'a>(Option<&'a Shared>);
+/// Interrupts the call's request if its future is dropped before the answer came.
+struct InterruptOnDrop<'a>(Option<(&'a Shared, u64)>);
 
 impl InterruptOnDrop<'_> {
     fn disarm(mut self) {
@@ -175,8 +187,8 @@ impl InterruptOnDrop<'_> {
 
 impl Drop for InterruptOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(shared) = self.0 {
-            shared.interrupt();
+        if let Some((shared, number)) = self.0 {
+            shared.interrupt(number);
         }
     }
 }
@@ -184,7 +196,7 @@ impl Drop for InterruptOnDrop<'_> {
 impl Drop for SqliteConnection {
     fn drop(&mut self) {
         // Stop a statement still running for a cancelled call, so the thread ends promptly.
-        self.shared.interrupt();
+        self.shared.interrupt(u64::MAX);
     }
 }
 
@@ -227,9 +239,9 @@ impl ConnectionProtocol for SqliteConnection {
             return Ok(());
         }
         self.closed = true;
-        self.shared.interrupt();
+        self.shared.interrupt(self.last_request);
         let (reply, rx) = oneshot::channel();
-        let sent = self.jobs.send(Job::Close(reply)).is_ok();
+        let sent = self.send(Job::Close(reply)).is_some();
         let result = match rx.await {
             Ok(result) if sent => result.map_err(error::into_error),
             // The thread is already gone, and the handle with it: nothing is left to close.

@@ -110,7 +110,8 @@ impl Connector for SqliteConnector {
             .anchor
             .as_ref()
             .is_some_and(|a| a.lock().is_ok_and(|a| a.is_none()));
-        let ready = worker::spawn(format!("sqlite-conn-{id}"), move || {
+        let busy_timeout = self.options.busy_timeout;
+        let ready = worker::spawn(format!("sqlite-conn-{id}"), busy_timeout, move || {
             let conn = open::open(&options, &location)?;
             let anchor = if want_anchor {
                 let mut anchor_options = (*options).clone();

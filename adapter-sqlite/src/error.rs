@@ -35,6 +35,17 @@ pub(crate) enum Failure {
     Panic(Box<dyn Any + Send + 'static>),
 }
 
+impl Failure {
+    /// The answer to a request interrupted before it started: `SQLITE_INTERRUPT`, as if SQLite
+    /// had stopped it.
+    pub(crate) fn interrupted() -> Self {
+        Failure::Sqlite(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(ffi::SQLITE_INTERRUPT),
+            Some("interrupted before it started".to_owned()),
+        ))
+    }
+}
+
 impl From<rusqlite::Error> for Failure {
     fn from(e: rusqlite::Error) -> Self {
         Failure::Sqlite(e)
@@ -92,9 +103,15 @@ pub(crate) fn extended_code(error: &rusqlite::Error) -> Option<i32> {
     sqlite_failure(error).map(|e| e.extended_code)
 }
 
-/// True when the statement was stopped by `sqlite3_interrupt`.
-pub(crate) fn is_interrupt(error: &rusqlite::Error) -> bool {
-    sqlite_failure(error).is_some_and(|e| e.code == ErrorCode::OperationInterrupted)
+/// True when a statement that was interrupted failed because of it: `SQLITE_INTERRUPT`, or
+/// `SQLITE_BUSY` from the busy handler giving up its lock wait.
+pub(crate) fn stopped_by_interrupt(error: &rusqlite::Error) -> bool {
+    sqlite_failure(error).is_some_and(|e| {
+        matches!(
+            e.code,
+            ErrorCode::OperationInterrupted | ErrorCode::DatabaseBusy
+        )
+    })
 }
 
 /// Turns a job's failure into the pool's error; a panic from `with_native` is resumed here,

@@ -118,6 +118,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod busy;
 mod connection;
 mod connector;
 mod error;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use crate::busy;
 use crate::error::OpenError;
 use crate::options::{Database, JournalMode, OpenMode, SqliteOptions};
 
@@ -71,7 +72,9 @@ fn open_and_configure(
             Connection::open_with_flags(uri, flags)?
         }
     };
-    conn.busy_timeout(options.busy_timeout)?;
+    // Waits up to `busy_timeout` for locks, like `sqlite3_busy_timeout`, but stops when the
+    // request is interrupted (see `busy`). The thread installed the timeout before opening.
+    conn.busy_handler(Some(busy::handler))?;
     conn.set_prepared_statement_cache_capacity(options.statement_cache_capacity);
     let journal_mode = match (location, options.journal_mode) {
         (_, Some(mode)) => Some(mode),

@@ -104,7 +104,9 @@ pub struct SqliteOptions {
     /// `cache=shared`: SQLite's shared-cache mode (discouraged by SQLite; off by default).
     pub shared_cache: bool,
     /// `busy_timeout`: how long a statement waits for another connection's lock before it
-    /// fails with `SQLITE_BUSY`.
+    /// fails with `SQLITE_BUSY`. The adapter waits with its own busy handler, which a query
+    /// timeout can stop, so `PRAGMA busy_timeout` reads 0 (and setting that pragma replaces
+    /// the adapter's handler with SQLite's own).
     pub busy_timeout: Duration,
     /// `journal_mode`; `None` means WAL for file databases opened writable, and SQLite's own
     /// choice for in-memory ones.

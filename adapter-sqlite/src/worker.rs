@@ -5,17 +5,24 @@
 //! request costs the copies of its inputs, one oneshot and the thread's wake-up; nothing is
 //! boxed except `with_native` closures.
 //!
+//! Requests are numbered. Interrupting request n (a query timeout, a cancelled call, a dropped
+//! connection) raises the connection's interrupt mark to n and calls `sqlite3_interrupt`: the
+//! statement running stops, a request up to n that has not started is answered "interrupted"
+//! without running, and the [busy handler](crate::busy) stops waiting for locks.
+//!
 //! The thread exits when every sender is dropped (the connection was dropped) or after a
 //! [`Job::Close`]. A job whose caller has gone away before the thread reached it is skipped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use pool_core::{Row, Value};
 use rusqlite::{Connection, InterruptHandle};
 use tokio::sync::oneshot;
 
+use crate::busy;
 use crate::error::Failure;
 use crate::ops;
 
@@ -23,7 +30,13 @@ use crate::ops;
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Failure>>;
 
 /// A `with_native` closure, wrapped so that it answers on its own reply channel.
-pub(crate) type NativeJob = Box<dyn FnOnce(Option<&mut Connection>) + Send + 'static>;
+pub(crate) type NativeJob = Box<dyn FnOnce(Result<&mut Connection, Failure>) + Send + 'static>;
+
+/// A job with its request number.
+pub(crate) struct Request {
+    pub(crate) number: u64,
+    pub(crate) job: Job,
+}
 
 /// One request for the worker thread.
 pub(crate) enum Job {
@@ -49,6 +62,8 @@ pub(crate) enum Job {
 /// State shared between the connection (async side) and its worker thread.
 pub(crate) struct Shared {
     broken: AtomicBool,
+    /// Every request numbered up to this one is to stop.
+    interrupt_mark: Arc<AtomicU64>,
     interrupt: InterruptHandle,
 }
 
@@ -61,11 +76,17 @@ impl Shared {
         self.broken.store(true, Ordering::Release);
     }
 
-    /// Stops the statement running on the handle, if any (`sqlite3_interrupt`). SQLite clears
-    /// the flag when the next statement starts with none running, so a late interrupt cannot
-    /// hit a later request.
-    pub(crate) fn interrupt(&self) {
+    /// Stops request `number` and every earlier one: the one running (`sqlite3_interrupt`), a
+    /// lock wait, and those not started yet. The caller makes no later request until this
+    /// returns, and SQLite clears its flag when the next statement starts with none running,
+    /// so a late interrupt cannot hit a later request.
+    pub(crate) fn interrupt(&self, number: u64) {
+        self.interrupt_mark.fetch_max(number, Ordering::AcqRel);
         self.interrupt.interrupt();
+    }
+
+    fn is_interrupted(&self, number: u64) -> bool {
+        self.interrupt_mark.load(Ordering::Acquire) >= number
     }
 }
 
@@ -79,15 +100,17 @@ impl std::fmt::Debug for Shared {
 
 /// The handle through which the async side reaches a running worker.
 pub(crate) struct Handle {
-    pub(crate) jobs: mpsc::Sender<Job>,
+    pub(crate) requests: mpsc::Sender<Request>,
     pub(crate) shared: Arc<Shared>,
 }
 
-/// Starts a worker thread that runs `open` and, if it succeeds, serves jobs. `open` returns
-/// the connection and an extra value handed back to the caller with the [`Handle`] (the
-/// connector uses it to open a memory database's anchor on this thread too).
+/// Starts a worker thread that runs `open` and, if it succeeds, serves requests. `open`
+/// returns the connection and an extra value handed back to the caller with the [`Handle`]
+/// (the connector uses it to open a memory database's anchor on this thread too). Connections
+/// opened here wait up to `busy_timeout` for locks, through [`busy::handler`].
 pub(crate) fn spawn<X, E>(
     name: String,
+    busy_timeout: Duration,
     open: impl FnOnce() -> Result<(Connection, X), E> + Send + 'static,
 ) -> std::io::Result<oneshot::Receiver<Result<(Handle, X), E>>>
 where
@@ -96,6 +119,8 @@ where
 {
     let (ready_tx, ready_rx) = oneshot::channel();
     std::thread::Builder::new().name(name).spawn(move || {
+        let interrupt_mark = Arc::new(AtomicU64::new(0));
+        busy::install(busy_timeout, Arc::clone(&interrupt_mark));
         let (conn, extra) = match open() {
             Ok(opened) => opened,
             Err(e) => {
@@ -105,18 +130,19 @@ where
         };
         let shared = Arc::new(Shared {
             broken: AtomicBool::new(false),
+            interrupt_mark,
             interrupt: conn.get_interrupt_handle(),
         });
-        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let (requests_tx, requests_rx) = mpsc::channel();
         let handle = Handle {
-            jobs: jobs_tx,
+            requests: requests_tx,
             shared: Arc::clone(&shared),
         };
         if ready_tx.send(Ok((handle, extra))).is_err() {
             // The connect was cancelled (connect timeout): nobody will use this connection.
             return;
         }
-        run(conn, &shared, &jobs_rx);
+        run(conn, &shared, &requests_rx);
     })?;
     Ok(ready_rx)
 }
@@ -130,20 +156,36 @@ impl Drop for BrokenOnExit<'_> {
     }
 }
 
-fn run(conn: Connection, shared: &Shared, jobs: &mpsc::Receiver<Job>) {
+fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
     let _exit = BrokenOnExit(shared);
     let mut conn = Some(conn);
-    while let Ok(job) = jobs.recv() {
+    while let Ok(Request { number, job }) = requests.recv() {
+        busy::set_running(number);
+        // A request interrupted before it started is answered without running.
+        let target = || -> Result<&Connection, Failure> {
+            if shared.is_interrupted(number) {
+                Err(Failure::interrupted())
+            } else {
+                conn.as_ref().ok_or(Failure::Closed)
+            }
+        };
         match job {
             Job::Execute { sql, params, reply } => {
-                answer(reply, &conn, |c| ops::execute(c, &sql, &params));
+                answer(reply, target(), |c| ops::execute(c, &sql, &params));
             }
             Job::Query { sql, params, reply } => {
-                answer(reply, &conn, |c| ops::query(c, &sql, &params));
+                answer(reply, target(), |c| ops::query(c, &sql, &params));
             }
-            Job::Ping(reply) => answer(reply, &conn, ops::ping),
-            Job::Reset(reply) => answer(reply, &conn, ops::reset),
-            Job::Native(job) => job(conn.as_mut()),
+            Job::Ping(reply) => answer(reply, target(), ops::ping),
+            Job::Reset(reply) => answer(reply, target(), ops::reset),
+            Job::Native(job) => {
+                let interrupted = shared.is_interrupted(number);
+                job(match conn.as_mut() {
+                    _ if interrupted => Err(Failure::interrupted()),
+                    Some(c) => Ok(c),
+                    None => Err(Failure::Closed),
+                });
+            }
             Job::Kill(reply) => {
                 // A failed close still drops (and so releases) the handle: it is gone either way.
                 let _ = close(&mut conn);
@@ -158,20 +200,16 @@ fn run(conn: Connection, shared: &Shared, jobs: &mpsc::Receiver<Job>) {
     }
 }
 
-/// Runs `work` unless the caller has gone, and sends its result.
+/// Runs `work` on `target` unless the caller has gone, and sends its result.
 fn answer<T>(
     reply: Reply<T>,
-    conn: &Option<Connection>,
+    target: Result<&Connection, Failure>,
     work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) {
     if reply.is_closed() {
         return;
     }
-    let result = match conn {
-        Some(c) => work(c).map_err(Failure::from),
-        None => Err(Failure::Closed),
-    };
-    let _ = reply.send(result);
+    let _ = reply.send(target.and_then(|c| work(c).map_err(Failure::from)));
 }
 
 /// Closes the handle (flushing the statement cache first); a second close is a no-op.
@@ -189,14 +227,12 @@ where
     F: FnOnce(&mut Connection) -> R + Send + 'static,
     R: Send + 'static,
 {
-    Box::new(move |conn: Option<&mut Connection>| {
+    Box::new(move |conn: Result<&mut Connection, Failure>| {
         if reply.is_closed() {
             return;
         }
-        let result = match conn {
-            Some(c) => catch_unwind(AssertUnwindSafe(|| f(c))).map_err(Failure::Panic),
-            None => Err(Failure::Closed),
-        };
+        let result =
+            conn.and_then(|c| catch_unwind(AssertUnwindSafe(|| f(c))).map_err(Failure::Panic));
         let _ = reply.send(result);
     })
 }

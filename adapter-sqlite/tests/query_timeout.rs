@@ -109,3 +109,41 @@ async fn a_late_interrupt_never_hits_the_next_request() {
     }
     assert!(!conn.is_broken());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeout_also_ends_a_wait_for_a_lock_and_the_write_never_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?busy_timeout=10s",
+        dir.path().join("lock.db").display()
+    );
+    let connector = SqliteConnector::from_url(&url).unwrap();
+    let mut holder = connector.connect().await.unwrap();
+    let mut blocked = connector.connect().await.unwrap();
+    holder.execute("CREATE TABLE t (x)", &[]).await.unwrap();
+    holder.execute("BEGIN IMMEDIATE", &[]).await.unwrap();
+
+    let timeout = Duration::from_millis(200);
+    blocked.set_query_timeout(Some(timeout));
+    let started = Instant::now();
+    let err = blocked
+        .execute("INSERT INTO t VALUES (1)", &[])
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, Error::QueryTimeout(_)), "{err:?}");
+    assert!(took < timeout + Duration::from_millis(400), "took {took:?}");
+
+    holder.execute("COMMIT", &[]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rows = holder.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(
+        rows[0].get(0),
+        Some(&Value::I64(0)),
+        "the timed-out insert ran later"
+    );
+    blocked
+        .execute("INSERT INTO t VALUES (2)", &[])
+        .await
+        .unwrap();
+}
