@@ -10,11 +10,12 @@ use tokio::sync::oneshot;
 use crate::error::{self, Failure};
 use crate::worker::{self, Handle, Job, Reply, Request, Shared};
 
-/// After the query timeout fires and the statement is interrupted, how long to wait for the
-/// worker to confirm. SQLite checks the interrupt flag between VM steps, so this is normally
-/// microseconds; a statement sleeping in the busy handler only notices when the sleep ends.
-/// Past this grace the caller gets [`Error::QueryTimeout`] anyway and the statement finishes
-/// in the background, ahead of the connection's next request.
+/// After the query timeout fires and the request is interrupted, how long to wait for the
+/// thread to confirm. SQLite checks the interrupt between VM steps and the busy handler every
+/// 2 ms, so this is normally microseconds; only work outside SQLite's VM (a slow custom
+/// function, stalled I/O) takes longer. Past this grace the caller gets
+/// [`Error::QueryTimeout`] anyway and the statement finishes in the background, ahead of the
+/// connection's next request.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
 /// One SQLite connection, owned by a dedicated OS thread.
@@ -26,6 +27,20 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 ///
 /// Dropping the connection ends the thread (after interrupting whatever statement is running),
 /// which closes the handle.
+///
+/// What the [`ConnectionProtocol`] calls do here:
+///
+/// * `ping` runs `SELECT 1` on the thread: it proves the thread is alive and responsive and the
+///   handle open, in a few microseconds (there is no server to reach).
+/// * `execute` returns the rows the statement changed (0 for DDL and queries); several
+///   statements without parameters run as a batch. `query` returns all rows. Both use the
+///   prepared-statement cache and honour the query timeout.
+/// * `reset` rolls back an open transaction, drops temporary tables, views and triggers, and
+///   detaches attached databases; pragmas the holder changed are not restored.
+/// * `is_broken` is true once a connection-class error was seen, the thread has ended, or the
+///   connection was closed.
+/// * `parameter_style` is `?`; SQLite also takes `?NNN` and `$N`, and `$N` binds the N-th
+///   value whatever order the names appear in.
 pub struct SqliteConnection {
     requests: mpsc::Sender<Request>,
     shared: Arc<Shared>,

@@ -74,6 +74,26 @@ async fn url_options_reach_the_connection() {
 }
 
 #[tokio::test]
+async fn shared_cache_and_mode_rw_open_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    let mut creator = SqliteConnector::from_url(&format!("sqlite://{}", path.display()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    creator.execute("CREATE TABLE t (x)", &[]).await.unwrap();
+    let connector =
+        SqliteConnector::from_url(&format!("sqlite://{}?mode=rw&cache=shared", path.display()))
+            .unwrap();
+    let mut a = connector.connect().await.unwrap();
+    let mut b = connector.connect().await.unwrap();
+    a.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    let rows = b.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(rows[0].get(0), Some(&Value::I64(1)));
+}
+
+#[tokio::test]
 async fn mode_ro_opens_an_existing_file_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ro.db");
