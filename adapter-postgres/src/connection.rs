@@ -11,7 +11,7 @@ use pool_core::{
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, RowStream, Statement};
+use tokio_postgres::{Client, RowStream, SimpleQueryMessage, Statement};
 
 use crate::error::classify;
 use crate::options::{PostgresOptions, SessionReset};
@@ -30,10 +30,14 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 
 /// One PostgreSQL session, as the pool holds it.
 ///
-/// * **Values**: see the mapping in the crate's `types` notes: integers widen to `I64`, floats
-///   to `F64`, `bytea` is `Bytes`, text types (and `numeric`, `uuid`, dates and times, JSON,
-///   enums) are `Text`; parameters convert to the types the server inferred, range-checked.
+/// * **Values**: integers widen to `I64`, floats to `F64`, `bytea` is `Bytes`, text types (and
+///   `numeric`, `uuid`, dates and times, JSON, enums) are `Text`; parameters convert to the
+///   types the server inferred, range-checked (the crate documentation has the full mapping).
 ///   Bind parameters are written `$1`, `$2`, … ([`ParameterStyle::Dollar`]).
+/// * **Scripts**: [`execute`](ConnectionProtocol::execute) without parameters also runs several
+///   `;`-separated statements (over the simple protocol) and returns the rows they affected in
+///   all. Inside a transaction, use the native client's `batch_execute` instead: the failed
+///   attempt to prepare the script aborts the transaction.
 /// * **Query timeout**: a statement that runs past it is cancelled on the server with a cancel
 ///   request and fails with [`Error::QueryTimeout`]; the connection waits until the server has
 ///   answered the cancelled statement, so it stays usable and the cancel cannot hit a later
@@ -63,6 +67,8 @@ pub struct PostgresConnection {
 enum Work<'a> {
     Ping,
     Statement(&'a str, &'a [Value]),
+    /// Several statements without parameters, over the simple protocol.
+    Script(&'a str),
 }
 
 impl PostgresConnection {
@@ -178,6 +184,17 @@ async fn perform(
             client.simple_query("").await.map_err(backend)?;
             return Ok((Vec::new(), 0));
         }
+        Work::Script(sql) => {
+            let messages = client.simple_query(sql).await.map_err(backend)?;
+            let affected = messages
+                .iter()
+                .map(|m| match m {
+                    SimpleQueryMessage::CommandComplete(n) => *n,
+                    _ => 0,
+                })
+                .sum();
+            return Ok((Vec::new(), affected));
+        }
         Work::Statement(sql, params) => (sql, params),
     };
     let binds: Vec<Param<'_>> = params.iter().map(Param).collect();
@@ -265,6 +282,11 @@ async fn collect(stream: RowStream) -> Result<(Vec<Row>, u64)> {
     Ok((rows, stream.rows_affected().unwrap_or(0)))
 }
 
+fn is_multi_statement(e: &Error) -> bool {
+    e.backend().and_then(BackendError::code) == Some(SqlState::SYNTAX_ERROR.code())
+        && e.to_string().contains("cannot insert multiple commands")
+}
+
 fn backend(e: tokio_postgres::Error) -> Error {
     Error::Backend(classify(e))
 }
@@ -276,9 +298,15 @@ impl ConnectionProtocol for PostgresConnection {
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        self.guarded(Work::Statement(sql, params))
-            .await
-            .map(|(_, affected)| affected)
+        match self.guarded(Work::Statement(sql, params)).await {
+            // A script ("CREATE …; INSERT …") cannot be prepared; without parameters it can run
+            // over the simple protocol. Only this error pays the extra round trip.
+            Err(e) if params.is_empty() && is_multi_statement(&e) => {
+                self.guarded(Work::Script(sql)).await
+            }
+            other => other,
+        }
+        .map(|(_, affected)| affected)
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {

@@ -61,6 +61,24 @@
 //!
 //! Client certificates and SCRAM channel binding (`channel_binding=require`) are not supported.
 //!
+//! ## Values
+//!
+//! **Parameters** bind to the types PostgreSQL inferred for them (known once the statement is
+//! prepared): `I64` to `int2`/`int4`/`int8`/`oid` (range-checked, so `I64(3_000_000_000)` into
+//! an `int4` is a query error naming the type) and to `float4`/`float8`; `F64` to
+//! `float4`/`float8`; `Bool` to `boolean`; `Bytes` to `bytea`; `Text` to the text types. Every
+//! other pairing travels in PostgreSQL's text format and the server parses it, so
+//! `Text("2024-05-01")` binds to a `date`, `Text` to `jsonb`/`uuid`/`numeric`/enums, and `I64` to
+//! a `numeric`. With the statement cache off the types are not known in advance and every
+//! parameter goes in text format, which the server parses the same way.
+//!
+//! **Columns**: `boolean` → `Bool`; `int2`/`int4`/`int8`/`oid` → `I64`; `float4`/`float8` →
+//! `F64`; `bytea` → `Bytes`; `text`/`varchar`/`bpchar`/`name`/`"char"`/`json`/`jsonb`/`xml`/
+//! enums → `Text`; `numeric`, `uuid`, `date`, `time`, `timestamp` and `timestamptz` (in UTC) →
+//! `Text` as PostgreSQL prints them; `void` → `Null`; domains as their base type. Anything else
+//! (arrays, ranges, composites, intervals, …) is a query error that suggests a cast
+//! (`col::text`): the neutral API is for simple queries, the native client for the rest.
+//!
 //! ## Sessions
 //!
 //! Every connection sets `application_name` (default `"pool"`), TCP keepalives and a TCP user

@@ -503,6 +503,7 @@ fn rebuild_without_hosts(old: &tokio_postgres::Config) -> tokio_postgres::Config
     fresh.channel_binding(old.get_channel_binding());
     fresh.load_balance_hosts(old.get_load_balance_hosts());
     fresh.ssl_mode(old.get_ssl_mode());
+    fresh.ssl_negotiation(old.get_ssl_negotiation());
     fresh
 }
 

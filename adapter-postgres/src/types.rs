@@ -1,20 +1,5 @@
-//! The mapping between pool-core's neutral [`Value`] and PostgreSQL types.
-//!
-//! **Parameters** are bound to the types PostgreSQL inferred for them (known after the statement
-//! is prepared): `I64` to `int2`/`int4`/`int8`/`oid` (range-checked), `float4`/`float8`;
-//! `F64` to `float4`/`float8`; `Bool` to `boolean`; `Bytes` to `bytea`; `Text` to the text
-//! types. Every other pairing is sent in PostgreSQL's text format and parsed by the server, so
-//! `Text("2024-05-01")` binds to a `date`, `Text("…")` to `jsonb`/`uuid`/`numeric`/an enum, and
-//! `I64(5)` to a `numeric`; a value the server cannot parse is a query error naming the type.
-//! Without a statement cache the types are not known in advance and every parameter goes in
-//! text format, which the server parses the same way.
-//!
-//! **Columns** map as: `boolean` → `Bool`; `int2`/`int4`/`int8`/`oid` → `I64`;
-//! `float4`/`float8` → `F64`; `bytea` → `Bytes`; `text`/`varchar`/`bpchar`/`name`/`"char"`/
-//! `json`/`jsonb`/`xml`/enums → `Text`; `numeric`, `uuid`, `date`, `time`, `timestamp`,
-//! `timestamptz` (UTC) → `Text` in PostgreSQL's own output format; `void` → `Null`; domains
-//! map as their base type. Other types (arrays, ranges, composites, …) are a query error that suggests a cast
-//! (`col::text`): the neutral API is for simple queries, the native client for the rest.
+//! The mapping between pool-core's neutral [`Value`] and PostgreSQL types; the crate
+//! documentation's "Values" section states it for users.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;

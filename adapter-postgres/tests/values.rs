@@ -181,3 +181,23 @@ async fn parameters_are_written_with_dollar_placeholders() {
     assert_eq!(conn.parameter_style(), ParameterStyle::Dollar);
     assert_eq!(conn.parameter_style().placeholder(2), "$2");
 }
+
+#[tokio::test]
+async fn execute_runs_a_parameterless_script_and_counts_all_its_rows() {
+    for (mode, mut conn) in both_modes().await {
+        let affected = conn
+            .execute(
+                "CREATE TEMP TABLE script_rows (x int); INSERT INTO script_rows VALUES (1), (2); \
+                 UPDATE script_rows SET x = x + 1",
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert_eq!(affected, 4, "{mode}");
+        assert_eq!(
+            common::scalar(&mut conn, "SELECT sum(x) FROM script_rows", &[]).await,
+            Value::I64(5),
+            "{mode}"
+        );
+    }
+}
