@@ -49,8 +49,9 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 ///   the cache's back, or its result type changed by `ALTER TABLE`) is prepared again and
 ///   retried once, transparently outside a transaction. With the cache off, statements are parsed unnamed in the
 ///   same round trip as their execution.
-/// * **Broken**: set when an error is classified as a connection error ([`crate::classify`]) or
-///   the I/O task has ended; checking it costs nothing.
+/// * **Broken**: set when an error is classified as a connection error ([`crate::classify`]),
+///   when the I/O task has ended, and when a call was dropped halfway (its statement may still
+///   run, or a cancel may still be on its way); checking it costs nothing.
 ///
 /// The native client is always at hand: [`client`](Self::client).
 pub struct PostgresConnection {
@@ -61,6 +62,10 @@ pub struct PostgresConnection {
     session_reset: SessionReset,
     query_timeout: Option<Duration>,
     broken: bool,
+    /// Set while a call is on its way and cleared when it finished: still set afterwards means
+    /// the caller dropped the call halfway (the statement may still be running, a cancel may
+    /// still be pending, a reset may be half done), so the connection must not be reused.
+    in_flight: bool,
 }
 
 /// What one guarded call does.
@@ -86,6 +91,7 @@ impl PostgresConnection {
             session_reset: options.session_reset.clone(),
             query_timeout: None,
             broken: false,
+            in_flight: false,
         }
     }
 
@@ -115,6 +121,13 @@ impl PostgresConnection {
 
     /// Runs `work` under the query timeout and records a connection-class failure.
     async fn guarded(&mut self, work: Work<'_>) -> Result<(Vec<Row>, u64)> {
+        self.in_flight = true;
+        let result = self.guarded_inner(work).await;
+        self.in_flight = false;
+        result
+    }
+
+    async fn guarded_inner(&mut self, work: Work<'_>) -> Result<(Vec<Row>, u64)> {
         let outcome = {
             let fut = perform(&self.client, &mut self.statements, work);
             match self.query_timeout {
@@ -316,6 +329,7 @@ impl ConnectionProtocol for PostgresConnection {
     }
 
     async fn reset(&mut self) -> Result<()> {
+        self.in_flight = true;
         let session_query = match &self.session_reset {
             SessionReset::DiscardAll => Some("DISCARD ALL"),
             SessionReset::DiscardAllKeepStatements => Some(DISCARD_ALL_KEEP_STATEMENTS),
@@ -344,11 +358,12 @@ impl ConnectionProtocol for PostgresConnection {
             self.statements.clear();
         }
         let result = result.map(|_| ()).map_err(backend);
+        self.in_flight = false;
         self.note(result)
     }
 
     fn is_broken(&self) -> bool {
-        self.broken || self.client.is_closed()
+        self.broken || self.in_flight || self.client.is_closed()
     }
 
     async fn close(&mut self) -> Result<()> {
