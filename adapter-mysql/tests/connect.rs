@@ -27,7 +27,10 @@ async fn the_connect_timeout_bounds_a_server_that_never_answers() {
 
     let started = Instant::now();
     let error = connector.connect().await.unwrap_err();
-    assert!(matches!(error, Error::ConnectTimeout(d) if d == limit), "{error:?}");
+    assert!(
+        matches!(error, Error::ConnectTimeout(d) if d == limit),
+        "{error:?}"
+    );
     assert!(started.elapsed() < limit + Duration::from_secs(1));
 }
 
@@ -36,7 +39,8 @@ async fn a_refused_connection_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener); // nothing listens there now
-    let connector = MysqlConnector::from_url(&format!("mysql://root@127.0.0.1:{port}/test")).unwrap();
+    let connector =
+        MysqlConnector::from_url(&format!("mysql://root@127.0.0.1:{port}/test")).unwrap();
     let error = connector.connect().await.unwrap_err();
     assert!(matches!(error, Error::Connect(_)), "{error:?}");
     assert!(error.is_connection_broken());
@@ -51,7 +55,10 @@ async fn a_statement_abandoned_by_its_caller_marks_the_connection_broken() {
     )
     .await;
     assert!(abandoned.is_err(), "the caller gave up");
-    assert!(conn.is_broken(), "the protocol state is unknown, so the pool must not reuse it");
+    assert!(
+        conn.is_broken(),
+        "the protocol state is unknown, so the pool must not reuse it"
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,13 @@ fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
 }
 
 fn start() -> TlsServer {
-    let dir = std::env::temp_dir().join(format!("adapter-mysql-tls-{}", std::process::id()));
+    // A fresh directory per server: the previous one may still be being removed by its Drop.
+    static STARTS: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "adapter-mysql-tls-{}-{}",
+        std::process::id(),
+        STARTS.fetch_add(1, Ordering::SeqCst)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -60,7 +67,9 @@ fn start() -> TlsServer {
     let other = make_ca("some other CA");
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &ca).unwrap();
     let ca_path = write(&dir, "ca.pem", &ca.pem());
@@ -72,7 +81,11 @@ fn start() -> TlsServer {
     let install = Command::new("mariadb-install-db")
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
-        .args(["--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
+        .args([
+            "--user=root",
+            "--skip-test-db",
+            "--auth-root-authentication-method=normal",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -113,7 +126,10 @@ fn start() -> TlsServer {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the TLS test server did not start");
+        assert!(
+            Instant::now() < deadline,
+            "the TLS test server did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     server
@@ -146,7 +162,11 @@ async fn cipher(conn: &mut MysqlConnection) -> String {
         .query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", &[])
         .await
         .unwrap();
-    rows[0].get(1).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
+    rows[0]
+        .get(1)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn connect(options: MysqlOptions) -> pool_core::Result<MysqlConnection> {
@@ -156,11 +176,17 @@ async fn connect(options: MysqlOptions) -> pool_core::Result<MysqlConnection> {
 #[tokio::test]
 async fn verify_identity_with_the_right_ca_gets_an_encrypted_session() {
     let server = server();
-    for mode in [SslMode::Required, SslMode::VerifyIdentity, SslMode::VerifyCa] {
+    for mode in [
+        SslMode::Required,
+        SslMode::VerifyIdentity,
+        SslMode::VerifyCa,
+    ] {
         let options = options(&server, true)
             .with_ssl_mode(mode)
             .with_tls_roots(TlsRoots::CaFile(server.ca.clone()));
-        let mut conn = connect(options).await.unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let mut conn = connect(options)
+            .await
+            .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
         assert!(!cipher(&mut conn).await.is_empty(), "{mode:?}: encrypted");
     }
 }
@@ -183,13 +209,20 @@ async fn the_ssl_ca_url_parameter_is_used() {
 #[tokio::test]
 async fn a_certificate_from_an_untrusted_ca_is_refused_when_tls_is_required() {
     let server = server();
-    for roots in [TlsRoots::CaFile(server.other_ca.clone()), TlsRoots::WebPki, TlsRoots::System] {
+    for roots in [
+        TlsRoots::CaFile(server.other_ca.clone()),
+        TlsRoots::WebPki,
+        TlsRoots::System,
+    ] {
         let options = options(&server, true)
             .with_ssl_mode(SslMode::Required)
             .with_tls_roots(roots.clone());
         let error = connect(options).await.unwrap_err();
         assert!(matches!(error, Error::Connect(_)), "{roots:?}: {error:?}");
-        assert!(error.to_string().contains("certificate"), "{roots:?}: {error}");
+        assert!(
+            error.to_string().contains("certificate"),
+            "{roots:?}: {error}"
+        );
     }
 }
 
@@ -251,6 +284,13 @@ async fn a_query_timeout_cancels_over_a_verified_tls_session() {
     let started = Instant::now();
     let error = conn.query("SELECT SLEEP(5)", &[]).await.unwrap_err();
     assert!(matches!(error, Error::QueryTimeout(_)), "{error:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    assert_eq!(common::scalar(&mut conn, "SELECT 1", &[]).await.as_i64(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT 1", &[]).await.as_i64(),
+        Some(1)
+    );
 }
