@@ -160,3 +160,24 @@ impl Shared {
         killed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_options_but_not_the_password() {
+        let connector = MysqlConnector::from_url("mysql://app:hunter2@db/shop").unwrap();
+        let debug = format!("{connector:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("db") && debug.contains("app"), "{debug}");
+    }
+
+    #[test]
+    fn clones_share_the_session_record() {
+        let connector = MysqlConnector::from_url("mysql://app@db/shop").unwrap();
+        let clone = connector.clone();
+        connector.shared.sessions.opened(42);
+        assert_eq!(clone.session_ids(), vec![42]);
+    }
+}

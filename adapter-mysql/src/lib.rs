@@ -24,16 +24,49 @@
 //! # Ok(()) }
 //! ```
 //!
-//! * URL forms and parameters: [`options`](crate::MysqlOptions) ([module docs](options)).
-//! * TLS modes and trusted roots: [`tls`].
-//! * Value mapping: [`types`].
-//! * Error classes (what breaks a connection): [`error`].
-//! * Query timeouts (`KILL QUERY` on a side connection): [`cancel`].
+//! In a pool, with the pool's query timeout enforced by `KILL QUERY` on the server:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use adapter_mysql::MysqlConnector;
+//! use pool_core::{ConnectionProtocol, Pool};
+//!
+//! # async fn run() -> pool_core::Result<()> {
+//! let pool = Pool::builder(MysqlConnector::from_url("mysql://root@127.0.0.1/test")?)
+//!     .max_size(10)
+//!     .query_timeout(Some(Duration::from_secs(30)))
+//!     .build()
+//!     .await?;
+//! let mut conn = pool.get().await?;
+//! let rows = conn.query("SELECT id, name FROM users WHERE id = ?", &[7.into()]).await?;
+//! // The driver itself, for what the neutral API does not cover:
+//! let server_version = conn.conn().server_version();
+//! # let _ = (rows, server_version);
+//! # Ok(()) }
+//! ```
+//!
+//! Where each topic is documented:
+//!
+//! * URL forms and parameters, and the defaults: [`options`].
+//! * TLS modes (`ssl_mode`) and trusted roots (`ssl_roots`, `ssl_ca`): [`tls`].
+//! * How MySQL types map to [`pool_core::Value`]: [`types`].
+//! * Which errors break a connection: [`error`].
+//! * Query timeouts (`KILL QUERY` from a side connection): [`cancel`].
 //! * Finding this pool's sessions on the server: [`sessions`].
 //!
-//! Each connection has TCP keepalive on (30 s idle), so a connection to a vanished peer is
-//! noticed while idle; interval and probe count are the operating system's, so the pool's
-//! health-check timeout and query timeout remain the faster guards.
+//! Behaviour worth knowing:
+//!
+//! * Statements without parameters run over the text protocol (any SQL works); statements with
+//!   parameters are prepared once per connection and cached (`stmt_cache_size`, default 32).
+//! * [`reset`](pool_core::ConnectionProtocol::reset) sends `COM_RESET_CONNECTION`: it rolls back
+//!   an open transaction, drops temporary tables, user variables and prepared statements (the
+//!   statement cache is cleared with them) and restores session variables.
+//! * TCP keepalive is on (30 s idle) so a connection to a vanished peer is noticed while idle;
+//!   interval and probe count are the operating system's, so the pool's health-check timeout and
+//!   query timeout remain the faster guards against a blackholed socket.
+//! * `mysql_async` would switch a loopback TCP connection to the server's Unix socket; this
+//!   adapter turns that off by default (`prefer_socket=false`): one connect, one session.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
