@@ -14,7 +14,7 @@
 //! | `FLOAT`, `DOUBLE` | [`Value::F64`] |
 //! | `DECIMAL`/`NUMERIC` | [`Value::Text`], e.g. `"12.50"`: exact, where `f64` would round |
 //! | `DATE`, `DATETIME`, `TIMESTAMP`, `TIME` | [`Value::Text`] in MySQL's format (`2024-05-01 12:00:00.250000`) |
-//! | `CHAR`, `VARCHAR`, `TEXT`, `ENUM`, `SET`, `JSON` (non-binary character set) | [`Value::Text`] |
+//! | `CHAR`, `VARCHAR`, `TEXT`, `ENUM`, `SET` (non-binary character set), `JSON` | [`Value::Text`] |
 //! | `BINARY`, `VARBINARY`, `BLOB`, `BIT`, `GEOMETRY` (character set `binary`, 63) | [`Value::Bytes`] |
 //!
 //! Text columns arrive in the connection's character set (`utf8mb4`); a value that is still not
@@ -145,7 +145,8 @@ fn from_bytes(bytes: Vec<u8>, column: &Column) -> Value {
             text.parse::<f64>()
                 .map_or_else(|_| Value::Text(text.into_owned()), Value::F64)
         }
-        // Decimals and temporal values are text in the character set `binary`: never bytes.
+        // Decimals, temporal values and MySQL 8's JSON are text sent in the character set
+        // `binary`: never bytes.
         MYSQL_TYPE_DECIMAL
         | MYSQL_TYPE_NEWDECIMAL
         | MYSQL_TYPE_DATE
@@ -155,7 +156,8 @@ fn from_bytes(bytes: Vec<u8>, column: &Column) -> Value {
         | MYSQL_TYPE_DATETIME
         | MYSQL_TYPE_DATETIME2
         | MYSQL_TYPE_TIMESTAMP
-        | MYSQL_TYPE_TIMESTAMP2 => text_or_bytes(bytes),
+        | MYSQL_TYPE_TIMESTAMP2
+        | MYSQL_TYPE_JSON => text_or_bytes(bytes),
         MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY | MYSQL_TYPE_VECTOR => Value::Bytes(bytes),
         _ if column.character_set() == BINARY_CHARSET => Value::Bytes(bytes),
         _ => text_or_bytes(bytes),
@@ -261,6 +263,12 @@ mod tests {
                 b"\x01",
                 signed(MYSQL_TYPE_BIT),
                 Value::Bytes(vec![1]),
+            ),
+            (
+                "MySQL 8 JSON arrives with the binary character set",
+                b"{\"a\": 1}",
+                column(MYSQL_TYPE_JSON, ColumnFlags::BINARY_FLAG, BINARY_CHARSET, 0),
+                Value::Text("{\"a\": 1}".into()),
             ),
         ];
         for (name, bytes, column, expected) in cases {

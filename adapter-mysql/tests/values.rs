@@ -153,3 +153,31 @@ async fn the_parameter_style_is_question_marks() {
     let conn = common::connect().await;
     assert_eq!(conn.parameter_style(), ParameterStyle::QuestionMark);
 }
+
+#[tokio::test]
+async fn a_multi_statement_query_returns_the_first_result_and_stays_in_sync() {
+    let mut conn = common::connect().await;
+    let rows = conn.query("SELECT 1; SELECT 2, 3", &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].values(), &[Value::I64(1)]);
+    assert_eq!(
+        common::scalar(&mut conn, "SELECT 4", &[]).await,
+        Value::I64(4)
+    );
+    assert!(!conn.is_broken());
+}
+
+#[tokio::test]
+async fn a_json_column_is_text() {
+    let mut conn = common::connect().await;
+    conn.execute("CREATE TEMPORARY TABLE j (doc JSON)", &[])
+        .await
+        .unwrap();
+    conn.execute("INSERT INTO j VALUES (?)", &[r#"{"a": 1}"#.into()])
+        .await
+        .unwrap();
+    let text = common::scalar(&mut conn, "SELECT doc FROM j", &[]).await;
+    assert_eq!(text, Value::Text(r#"{"a": 1}"#.into()));
+    let binary = common::scalar(&mut conn, "SELECT doc FROM j WHERE ?", &[1.into()]).await;
+    assert_eq!(binary, text);
+}
