@@ -110,6 +110,8 @@ pub(crate) struct Conn<C> {
     pub(crate) expires_at: Option<Instant>,
     /// When a holder last returned it (or when it opened).
     pub(crate) last_used: Instant,
+    /// How many times it was handed to a caller.
+    pub(crate) checkouts: u64,
 }
 
 impl<C> Conn<C> {

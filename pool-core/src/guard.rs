@@ -59,7 +59,9 @@ impl<M: Connector> PooledConnection<M> {
         trace: Option<std::backtrace::Backtrace>,
     ) {
         self.checked_out_at = now;
-        self.conn_mut().meta.check_out(now_nanos, trace);
+        let conn = self.conn_mut();
+        conn.checkouts += 1;
+        conn.meta.check_out(now_nanos, trace);
         self.active = true;
     }
 

@@ -116,6 +116,7 @@ impl<M: Connector> Inner<M> {
     ) -> Result<PooledConnection<M>> {
         let start = Instant::now();
         let deadline = start + timeout;
+        let mut backoff = self.config.connect_backoff_initial;
         loop {
             let (conn, waited) = match self.next_step(start) {
                 Next::Ready(conn) => (conn, false),
@@ -141,11 +142,21 @@ impl<M: Connector> Inner<M> {
             } else {
                 start
             };
+            let fresh = conn.checkouts == 0;
             let pending = PooledConnection::pending(self.clone(), conn);
             match self.prepare_checkout(pending, now, deadline).await? {
                 Some(ready) => return Ok(ready),
                 None if Instant::now() >= deadline => return Err(self.timeout_error(start)),
-                None => continue,
+                None if fresh => {
+                    // A connection that failed its checks right after opening says the server
+                    // accepts sessions it cannot serve: back off instead of spinning through
+                    // connect-and-discard. (Stale idle sessions failing, as after a restart,
+                    // are skipped without delay.)
+                    let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                    backoff = (backoff * 2).min(self.config.connect_backoff_max);
+                }
+                None => {}
             }
         }
     }
@@ -363,6 +374,7 @@ impl<M: Connector> Inner<M> {
                 now + (lifetime - jitter)
             }),
             last_used: now,
+            checkouts: 0,
         })
     }
 
