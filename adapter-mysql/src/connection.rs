@@ -75,7 +75,11 @@ impl MysqlConnection {
     }
 
     fn open_conn(&mut self) -> Result<&mut Conn> {
-        self.conn.as_mut().ok_or(Error::Closed)
+        self.conn.as_mut().ok_or_else(|| {
+            Error::Backend(BackendError::connection(
+                "this MySQL connection was already closed",
+            ))
+        })
     }
 
     /// Maps a driver error, marking the connection broken when the error says so.
@@ -142,8 +146,20 @@ async fn prepare(
     if usize::from(required) == supplied {
         Ok(statement)
     } else {
+        release(conn, statement).await?;
         Err(Failure::ParamCount { required, supplied })
     }
+}
+
+/// Closes `statement` on the server when the cache is off: `mysql_async` keeps uncached
+/// statements open on the server (until reset or disconnect), which with `stmt_cache_size=0`
+/// would pile up towards the server's `max_prepared_stmt_count`. Cached statements are closed
+/// when the cache evicts them.
+async fn release(conn: &mut Conn, statement: Statement) -> mysql_async::Result<()> {
+    if conn.opts().stmt_cache_size() == 0 {
+        conn.close(statement).await?;
+    }
+    Ok(())
 }
 
 /// Reads every row of the first result set, then discards any further result sets.
@@ -179,6 +195,9 @@ impl ConnectionProtocol for MysqlConnection {
             } else {
                 let statement = prepare(conn, sql, params.len()).await?;
                 conn.exec_drop(&statement, params).await?;
+                let affected = conn.affected_rows();
+                release(conn, statement).await?;
+                return Ok(affected);
             }
             Ok(conn.affected_rows())
         };
@@ -206,7 +225,9 @@ impl ConnectionProtocol for MysqlConnection {
                 Ok(collect(conn.query_iter(sql).await?).await?)
             } else {
                 let statement = prepare(conn, sql, params.len()).await?;
-                Ok(collect(conn.exec_iter(&statement, params).await?).await?)
+                let rows = collect(conn.exec_iter(&statement, params).await?).await?;
+                release(conn, statement).await?;
+                Ok(rows)
             }
         };
         let outcome = with_timeout(
