@@ -1,6 +1,7 @@
 //! [`MysqlConnector`]: opens connections, and the side connections that cancel queries.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, Opts, SslOpts};
@@ -36,6 +37,9 @@ pub struct MysqlConnector {
 pub(crate) struct Shared {
     pub(crate) options: MysqlOptions,
     sessions: SessionRegistry,
+    /// Set when `ssl_mode=preferred` found that the server offers no TLS: later connects go
+    /// straight to plain TCP instead of paying (and making the server log) a second handshake.
+    server_without_tls: AtomicBool,
 }
 
 impl MysqlConnector {
@@ -45,6 +49,7 @@ impl MysqlConnector {
             shared: Arc::new(Shared {
                 options,
                 sessions: SessionRegistry::default(),
+                server_without_tls: AtomicBool::new(false),
             }),
         }
     }
@@ -117,9 +122,13 @@ impl Shared {
             match self.options.tls().plan()? {
                 TlsPlan::Plain => self.connect_with(password, None).await,
                 TlsPlan::Required(ssl) => self.connect_with(password, Some(ssl)).await,
+                TlsPlan::Opportunistic(_) if self.server_without_tls.load(Ordering::Relaxed) => {
+                    self.connect_with(password, None).await
+                }
                 TlsPlan::Opportunistic(ssl) => {
                     match Conn::new(self.driver_opts(password.clone(), Some(ssl))).await {
                         Err(mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer)) => {
+                            self.server_without_tls.store(true, Ordering::Relaxed);
                             self.connect_with(password, None).await
                         }
                         other => other.map_err(|e| Error::Connect(classify(e))),

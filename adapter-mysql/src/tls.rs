@@ -19,8 +19,9 @@
 //! * `preferred` is the default, as in MySQL's own clients: it encrypts when the server can and
 //!   works against servers without TLS. Without verification it only defeats passive
 //!   eavesdropping; use `required` against anything reachable by others. Against a server
-//!   without TLS, `preferred` costs a second TCP connect (the first handshake learns that the
-//!   server has no TLS).
+//!   without TLS, the first connect of a connector costs a second TCP connect (the first
+//!   handshake learns that the server has no TLS); the connector remembers it, and its later
+//!   connects go straight to plain TCP.
 //!
 //! `verify_ca` asks `mysql_async` to skip the host-name check. `mysql_async` 0.37 recognises a
 //! host-name mismatch by the text `NotValidForName` in the rustls error, which the current rustls
