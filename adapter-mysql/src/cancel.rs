@@ -12,6 +12,10 @@
 //! it. If either runs out (the side connection could not be opened, the server does not stop
 //! the query), the query future is dropped mid-protocol and the connection is reported broken.
 //!
+//! The side connection logs in as the same user, and a user may always kill its own
+//! statements; no extra privilege is needed. Behind a proxy (ProxySQL, MaxScale) the id the
+//! client sees may not be the backend's, so check that the proxy forwards `KILL QUERY`.
+//!
 //! A `KILL QUERY` can arrive after the query finished on its own. The adapter waits for the
 //! `KILL` to complete before it returns, so it never overlaps the connection's next statement,
 //! and a kill that reaches an idle session does not interrupt that session's next statement

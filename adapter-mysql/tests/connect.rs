@@ -68,3 +68,28 @@ async fn a_healthy_connection_pings() {
     assert!(!conn.is_broken());
     conn.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_unix_socket_url_connects() {
+    let socket = "/run/mysqld/mysqld.sock";
+    if !std::path::Path::new(socket).exists() {
+        // The server's socket lives elsewhere on this machine; the TCP tests cover connecting.
+        assert!(
+            std::env::var("MYSQL_URL").is_ok(),
+            "expected the local socket at {socket}"
+        );
+        return;
+    }
+    let connector =
+        MysqlConnector::from_url(&format!("mysql://root@localhost/test?socket={socket}")).unwrap();
+    let mut conn = connector.connect().await.unwrap();
+    let host = common::scalar(
+        &mut conn,
+        "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
+        &[],
+    )
+    .await;
+    // TCP sessions show "127.0.0.1:<port>"; socket sessions show "localhost".
+    assert_eq!(host.as_str(), Some("localhost"));
+    conn.ping().await.unwrap();
+}
