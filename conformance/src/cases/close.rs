@@ -1,0 +1,90 @@
+//! Closing: after `close()` the server shows no session of the pool, including sessions that
+//! were checked out while the pool closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_core::Error;
+
+use super::support::scalar_i64;
+use crate::context::CaseContext;
+use crate::outcome::{CaseError, CaseResult, Context, ensure, ensure_eq};
+use crate::target::ConformanceTarget;
+
+/// A pool that used three sessions shows three on the server, and none once `close()` has
+/// reported complete; `get()` then fails with `Error::Closed`.
+pub(crate) async fn close_leaves_no_session_on_the_server<T: ConformanceTarget>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let pool = cx.build(cx.pool()?.min_size(1).max_size(3)).await?;
+    let held = [
+        pool.get().await.context("get() #1")?,
+        pool.get().await.context("get() #2")?,
+        pool.get().await.context("get() #3")?,
+    ];
+    for mut conn in held {
+        ensure_eq!(
+            scalar_i64(&mut *conn, "SELECT 1", &[]).await?,
+            1,
+            "SELECT 1"
+        );
+    }
+    cx.settle(&pool).await?;
+    cx.expect_sessions(
+        &pool,
+        3,
+        "before close (the count must see the pool's sessions)",
+    )
+    .await?;
+
+    let report = pool.close(Duration::from_secs(10)).await;
+    ensure!(report.complete, "close() did not complete: {report:?}");
+    ensure_eq!(
+        report.still_checked_out,
+        0,
+        "connections checked out at close"
+    );
+    cx.expect_sessions(&pool, 0, "after close()").await?;
+    match pool.get().await {
+        Err(Error::Closed) => Ok(()),
+        other => Err(CaseError::Failed(format!(
+            "get() after close() should fail with Error::Closed, got {:?}",
+            other.map(|c| c.id())
+        ))),
+    }
+}
+
+/// A connection checked out while the pool closes is reported by `close()`, keeps working for
+/// its holder, and its session ends on the server once the holder returns it.
+pub(crate) async fn connection_held_during_close_is_closed_when_returned<T: ConformanceTarget>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let pool = cx.build(cx.pool()?.min_size(1).max_size(2)).await?;
+    let mut held = pool.get().await.context("get()")?;
+    cx.expect_sessions(&pool, 1, "before close").await?;
+
+    let report = pool.close(Duration::from_millis(200)).await;
+    ensure_eq!(
+        report.still_checked_out,
+        1,
+        "connections close() reports still checked out"
+    );
+    ensure!(
+        !report.complete,
+        "close() reported complete while a connection was held"
+    );
+    ensure_eq!(
+        scalar_i64(&mut *held, "SELECT 1", &[]).await?,
+        1,
+        "the holder's query after close()"
+    );
+    cx.expect_sessions(&pool, 1, "while the connection is still held")
+        .await?;
+    drop(held);
+    cx.expect_sessions(&pool, 0, "after the held connection was returned")
+        .await?;
+    pool.check_invariants()
+        .map_err(|e| CaseError::Failed(format!("pool invariant violated: {e}")))?;
+    ensure_eq!(pool.stats().total, 0, "connections open after the return");
+    Ok(())
+}
