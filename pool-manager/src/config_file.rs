@@ -1,0 +1,445 @@
+//! Building a manager from a TOML file: pool name → `url` and any [`PoolConfig`] override.
+//!
+//! ```toml
+//! # Applied to every pool; each pool may override any of it.
+//! [defaults]
+//! acquire_timeout = "5s"
+//!
+//! [pools.orders]
+//! url = "postgres://app:${ORDERS_PASSWORD}@db.internal/orders"
+//! max_size = 20
+//! circuit_breaker = { failure_threshold = 3, open_duration = "30s" }
+//!
+//! # Read replicas inherit the pool's settings; each may override them.
+//! [[pools.orders.replicas]]
+//! url = "postgres://app:${ORDERS_PASSWORD}@replica1.internal/orders"
+//!
+//! [pools.cache]
+//! url = "sqlite:///var/lib/app/cache.db"
+//! max_size = 1
+//! ```
+//!
+//! - Every key of [`PoolConfig`] may appear, with humane durations (`"500ms"`, `"30s"`,
+//!   `"5m"`); nested tables (`autoscale`, `circuit_breaker`) merge key by key with the
+//!   defaults. A pool's `name` is its table name and cannot be set.
+//! - `${VAR}` in any string value is replaced from the environment (see
+//!   [`env_subst`](crate::env_subst)), so passwords stay out of the file.
+//! - Every error names the pool, the key and the reason; values are validated when the file
+//!   is read, before any connection is opened. No error or `Debug` output contains a URL's
+//!   password, and values read from the environment are never echoed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use pool_core::PoolConfig;
+use tokio::task::JoinSet;
+use toml::{Table, Value};
+
+use crate::env_subst::{process_env, substitute};
+use crate::erased::AnyPool;
+use crate::error::{ManagerError, Result};
+use crate::manager::PoolManager;
+use crate::redact::redact_url;
+use crate::registry::AdapterRegistry;
+
+/// A parsed and validated configuration file.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ManagerConfig {
+    /// The pools, by name.
+    pub pools: BTreeMap<String, PoolSpec>,
+}
+
+/// One pool of the file: its URL, its configuration and its replicas.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PoolSpec {
+    url: String,
+    /// The pool's configuration (defaults, then the file's overrides; `name` is the pool's).
+    pub config: PoolConfig,
+    /// Read replicas, in file order.
+    pub replicas: Vec<ReplicaSpec>,
+}
+
+/// One read replica of a pool.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ReplicaSpec {
+    url: String,
+    /// The replica's configuration (the pool's, then the replica's own overrides).
+    pub config: PoolConfig,
+}
+
+impl PoolSpec {
+    /// The URL, after `${VAR}` substitution: may contain a password, so never log it; see
+    /// [`redacted_url`](Self::redacted_url).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl ReplicaSpec {
+    /// The URL, after `${VAR}` substitution (may contain a password).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl fmt::Debug for PoolSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolSpec")
+            .field("url", &redact_url(&self.url))
+            .field("config", &self.config)
+            .field("replicas", &self.replicas)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ReplicaSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplicaSpec")
+            .field("url", &redact_url(&self.url))
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl ManagerConfig {
+    /// Reads and validates the file at `path`, substituting `${VAR}` from the process
+    /// environment.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ManagerError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml_str(&text)
+    }
+
+    /// Parses and validates TOML text, substituting `${VAR}` from the process environment.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        Self::from_toml_str_with_env(text, &process_env)
+    }
+
+    /// Parses and validates TOML text, substituting `${VAR}` through `lookup` (for tests,
+    /// or secrets from somewhere other than the environment).
+    ///
+    /// ```
+    /// use pool_manager::ManagerConfig;
+    ///
+    /// let text = r#"
+    ///     [pools.orders]
+    ///     url = "postgres://app:${PW}@db/orders"
+    ///     max_size = 0
+    /// "#;
+    /// let err = ManagerConfig::from_toml_str_with_env(text, &|_| Some("s3cret".into())).unwrap_err();
+    /// assert_eq!(err.to_string(), "pool `orders`: `max_size` must be at least 1");
+    /// ```
+    pub fn from_toml_str_with_env(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let mut root: Table = text.parse().map_err(|e: toml::de::Error| {
+            let (line, column) = e
+                .span()
+                .map_or((0, 0), |span| line_column(text, span.start));
+            ManagerError::Syntax {
+                line,
+                column,
+                reason: e.message().trim().to_owned(),
+            }
+        })?;
+        let mut defaults = match root.remove("defaults") {
+            None => Table::new(),
+            Some(Value::Table(t)) => t,
+            Some(_) => return Err(ManagerError::config("", "defaults", "must be a table")),
+        };
+        let pools = match root.remove("pools") {
+            None => Table::new(),
+            Some(Value::Table(t)) => t,
+            Some(_) => {
+                return Err(ManagerError::config(
+                    "",
+                    "pools",
+                    "must be a table of pools ([pools.NAME])",
+                ));
+            }
+        };
+        if let Some(key) = root.keys().next() {
+            return Err(ManagerError::config(
+                "",
+                key.as_str(),
+                "is not a top-level key; expected `defaults` or `pools`",
+            ));
+        }
+        substitute_strings(&mut defaults, "defaults", "", lookup)?;
+        reject_reserved(&defaults, "defaults", "")?;
+        // The defaults alone must already be a valid set of options.
+        to_config(defaults.clone(), "defaults", "")?;
+
+        let mut config = ManagerConfig::default();
+        for (name, value) in pools {
+            let spec = parse_pool(&name, value, &defaults, lookup)?;
+            config.pools.insert(name, spec);
+        }
+        Ok(config)
+    }
+
+    /// Builds every pool in parallel through `registry` and registers them in a new manager.
+    /// If any pool fails to build, the pools already built are closed and the first error
+    /// (by pool name) is returned.
+    pub async fn build(&self, registry: &AdapterRegistry) -> Result<PoolManager> {
+        let mut builds = JoinSet::new();
+        for (name, spec) in &self.pools {
+            let jobs = std::iter::once((spec.url.clone(), spec.config.clone()))
+                .chain(spec.replicas.iter().map(|r| (r.url.clone(), r.config.clone())));
+            for (index, (url, config)) in jobs.enumerate() {
+                let registry = registry.clone();
+                let name = name.clone();
+                builds.spawn(async move {
+                    let built = registry.build(&config.name.clone(), &url, config).await;
+                    (name, index, built)
+                });
+            }
+        }
+        let mut built: BTreeMap<String, BTreeMap<usize, AnyPool>> = BTreeMap::new();
+        let mut errors: BTreeMap<(String, usize), ManagerError> = BTreeMap::new();
+        while let Some(joined) = builds.join_next().await {
+            match joined {
+                Ok((name, index, Ok(pool))) => {
+                    built.entry(name).or_default().insert(index, pool);
+                }
+                Ok((name, index, Err(error))) => {
+                    errors.insert((name, index), error);
+                }
+                Err(join_error) => {
+                    errors.insert(
+                        (String::new(), 0),
+                        ManagerError::config("", "", format!("a build task failed: {join_error}")),
+                    );
+                }
+            }
+        }
+        if let Some((_, error)) = errors.into_iter().next() {
+            let pools: Vec<AnyPool> = built.into_values().flat_map(|m| m.into_values()).collect();
+            for pool in pools {
+                pool.close(std::time::Duration::from_secs(1)).await;
+            }
+            return Err(error);
+        }
+        let manager = PoolManager::new();
+        for (name, mut members) in built {
+            let primary = members
+                .remove(&0)
+                .expect("every pool built without error has its primary");
+            manager.register_replicated(name, primary, members.into_values())?;
+        }
+        Ok(manager)
+    }
+}
+
+/// Keys of a pool table that are not [`PoolConfig`] options.
+const URL: &str = "url";
+const REPLICAS: &str = "replicas";
+
+fn parse_pool(
+    name: &str,
+    value: Value,
+    defaults: &Table,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<PoolSpec> {
+    if name.trim().is_empty() {
+        return Err(ManagerError::config(name, "", "a pool name must not be empty"));
+    }
+    let Value::Table(mut table) = value else {
+        return Err(ManagerError::config(
+            name,
+            "",
+            "must be a table ([pools.NAME] with a `url`)",
+        ));
+    };
+    substitute_strings(&mut table, name, "", lookup)?;
+    let url = take_url(&mut table, name, "")?;
+    let replicas = match table.remove(REPLICAS) {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ManagerError::config(
+                name,
+                REPLICAS,
+                "must be an array of tables ([[pools.NAME.replicas]] with a `url`)",
+            ));
+        }
+    };
+    reject_reserved(&table, name, "")?;
+    let mut merged = defaults.clone();
+    merge(&mut merged, table);
+    let config = named(to_config(merged.clone(), name, "")?, name);
+
+    let mut replica_specs = Vec::with_capacity(replicas.len());
+    for (i, item) in replicas.into_iter().enumerate() {
+        let prefix = format!("{REPLICAS}[{i}].");
+        let Value::Table(mut own) = item else {
+            return Err(ManagerError::config(
+                name,
+                format!("{REPLICAS}[{i}]"),
+                "must be a table with a `url`",
+            ));
+        };
+        let url = take_url(&mut own, name, &prefix)?;
+        if own.contains_key(REPLICAS) {
+            return Err(ManagerError::config(
+                name,
+                format!("{prefix}{REPLICAS}"),
+                "replicas cannot have replicas",
+            ));
+        }
+        reject_reserved(&own, name, &prefix)?;
+        let mut replica = merged.clone();
+        merge(&mut replica, own);
+        let config = named(
+            to_config(replica, name, &prefix)?,
+            &format!("{name}.replica{}", i + 1),
+        );
+        replica_specs.push(ReplicaSpec { url, config });
+    }
+    Ok(PoolSpec {
+        url,
+        config,
+        replicas: replica_specs,
+    })
+}
+
+fn named(mut config: PoolConfig, name: &str) -> PoolConfig {
+    config.name = name.to_owned();
+    config
+}
+
+fn take_url(table: &mut Table, pool: &str, prefix: &str) -> Result<String> {
+    match table.remove(URL) {
+        Some(Value::String(url)) if !url.trim().is_empty() => Ok(url),
+        Some(Value::String(_)) => Err(ManagerError::config(
+            pool,
+            format!("{prefix}{URL}"),
+            "must not be empty",
+        )),
+        Some(_) => Err(ManagerError::config(
+            pool,
+            format!("{prefix}{URL}"),
+            "must be a string",
+        )),
+        None => Err(ManagerError::config(
+            pool,
+            format!("{prefix}{URL}"),
+            "is required (the database's connection URL)",
+        )),
+    }
+}
+
+fn reject_reserved(table: &Table, pool: &str, prefix: &str) -> Result<()> {
+    if table.contains_key("name") {
+        return Err(ManagerError::config(
+            pool,
+            format!("{prefix}name"),
+            "cannot be set: a pool's name is its table name ([pools.NAME])",
+        ));
+    }
+    Ok(())
+}
+
+/// Deep-merges `overrides` into `base`: nested tables merge key by key, anything else
+/// replaces.
+fn merge(base: &mut Table, overrides: Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(base_table)), Value::Table(over)) => merge(base_table, over),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Deserializes and validates a [`PoolConfig`], naming the key of any error.
+fn to_config(table: Table, pool: &str, prefix: &str) -> Result<PoolConfig> {
+    let config: PoolConfig = serde_path_to_error::deserialize(Value::Table(table)).map_err(
+        |error: serde_path_to_error::Error<toml::de::Error>| {
+            let message = error.inner().message().trim().to_owned();
+            let path = error.path().to_string();
+            let (key, reason) = match unknown_field(&message) {
+                Some(field) => {
+                    let key = if path == "." || path.is_empty() {
+                        field.to_owned()
+                    } else if path.ends_with(field) {
+                        path.clone()
+                    } else {
+                        format!("{path}.{field}")
+                    };
+                    (key, "is not a pool option".to_owned())
+                }
+                None => (path, message),
+            };
+            ManagerError::config(pool, format!("{prefix}{key}"), reason)
+        },
+    )?;
+    config.validate().map_err(|error| match error {
+        pool_core::Error::Config { field, reason } => {
+            ManagerError::config(pool, format!("{prefix}{field}"), reason)
+        }
+        other => ManagerError::config(pool, prefix.trim_end_matches('.'), other.to_string()),
+    })?;
+    Ok(config)
+}
+
+/// The field named by serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Applies `${VAR}` substitution to every string in `table`, naming the key on error.
+fn substitute_strings(
+    table: &mut Table,
+    pool: &str,
+    prefix: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    for (key, value) in table.iter_mut() {
+        substitute_value(value, pool, &format!("{prefix}{key}"), lookup)?;
+    }
+    Ok(())
+}
+
+fn substitute_value(
+    value: &mut Value,
+    pool: &str,
+    key: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    match value {
+        Value::String(s) => {
+            *s = substitute(s, lookup).map_err(|reason| ManagerError::config(pool, key, reason))?;
+        }
+        Value::Table(t) => substitute_strings(t, pool, &format!("{key}."), lookup)?,
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute_value(item, pool, &format!("{key}[{i}]"), lookup)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

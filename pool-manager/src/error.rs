@@ -1,0 +1,155 @@
+//! [`ManagerError`]: everything the manager can report, each naming the pool it concerns.
+//!
+//! Pool errors are wrapped, not flattened: [`ManagerError::pool_error`] gives the
+//! [`pool_core::Error`] back for its predicates (`is_timeout()`, `is_connection_broken()`).
+//! No message ever contains a password: URLs are redacted before they reach an error, and
+//! values read from the environment are never echoed.
+
+/// Shorthand for results whose error is [`ManagerError`].
+pub type Result<T, E = ManagerError> = std::result::Result<T, E>;
+
+/// What went wrong in the manager, its configuration file or one of its pools.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// No pool is registered under this name.
+    #[error("no pool named `{name}`; the registered pools are: {}", list(known))]
+    UnknownPool {
+        /// The name asked for.
+        name: String,
+        /// Every name that exists, sorted.
+        known: Vec<String>,
+    },
+    /// A pool is already registered under this name.
+    #[error("a pool named `{name}` is already registered")]
+    DuplicatePool {
+        /// The name that was taken.
+        name: String,
+    },
+    /// The pool exists but its connector is not the type asked for.
+    #[error("pool `{name}` uses connector `{actual}`, not `{expected}`")]
+    WrongType {
+        /// The pool's name.
+        name: String,
+        /// The connector type the caller asked for.
+        expected: &'static str,
+        /// The connector type the pool was built with.
+        actual: &'static str,
+    },
+    /// A pool reported an error (timeout, open circuit, closed, connect failure, ...).
+    #[error("pool `{pool}`: {source}")]
+    Pool {
+        /// The pool's name.
+        pool: String,
+        /// The pool's own error.
+        #[source]
+        source: pool_core::Error,
+    },
+    /// A configuration value is invalid.
+    #[error("pool `{pool}`: `{key}` {reason}")]
+    Config {
+        /// The pool (table under `[pools]`) the value belongs to; `"defaults"` for the
+        /// `[defaults]` table, empty for the file as a whole.
+        pool: String,
+        /// The key, dotted for nested tables (`circuit_breaker.open_duration`,
+        /// `replicas[0].url`).
+        key: String,
+        /// What is wrong, for a person.
+        reason: String,
+    },
+    /// The file is not valid TOML.
+    #[error("the configuration is not valid TOML (line {line}, column {column}): {reason}")]
+    Syntax {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message (without the offending source line, which may hold a secret).
+        reason: String,
+    },
+    /// The configuration file could not be read.
+    #[error("could not read the configuration file `{path}`: {source}")]
+    Io {
+        /// The file's path.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No adapter is registered for a URL's scheme.
+    #[error(
+        "pool `{pool}`: no adapter registered for the URL scheme `{scheme}`; registered schemes: {}",
+        list(known)
+    )]
+    UnknownScheme {
+        /// The pool whose URL it is.
+        pool: String,
+        /// The scheme found (the text before the first `:`).
+        scheme: String,
+        /// The schemes the registry knows.
+        known: Vec<String>,
+    },
+    /// Building a pool failed (bad URL, unreachable database with `warmup = "fail_fast"`, ...).
+    #[error("could not build pool `{pool}` ({url}): {source}")]
+    Build {
+        /// The pool's name.
+        pool: String,
+        /// The pool's URL with its password replaced by `***`.
+        url: String,
+        /// The adapter's or pool's error.
+        #[source]
+        source: pool_core::Error,
+    },
+}
+
+impl ManagerError {
+    /// The pool's own error, when this error came from a pool.
+    pub fn pool_error(&self) -> Option<&pool_core::Error> {
+        match self {
+            ManagerError::Pool { source, .. } | ManagerError::Build { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// True when a pool timed out waiting for a connection.
+    pub fn is_timeout(&self) -> bool {
+        self.pool_error().is_some_and(pool_core::Error::is_timeout)
+    }
+
+    /// The pool this error concerns, if any.
+    pub fn pool_name(&self) -> Option<&str> {
+        match self {
+            ManagerError::UnknownPool { name, .. }
+            | ManagerError::DuplicatePool { name }
+            | ManagerError::WrongType { name, .. } => Some(name),
+            ManagerError::Pool { pool, .. }
+            | ManagerError::Config { pool, .. }
+            | ManagerError::UnknownScheme { pool, .. }
+            | ManagerError::Build { pool, .. } => Some(pool),
+            ManagerError::Syntax { .. } | ManagerError::Io { .. } => None,
+        }
+    }
+
+    pub(crate) fn pool(pool: &str, source: pool_core::Error) -> Self {
+        ManagerError::Pool {
+            pool: pool.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn config(pool: &str, key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ManagerError::Config {
+            pool: pool.to_owned(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "(none)".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
