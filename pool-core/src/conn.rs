@@ -1,6 +1,7 @@
 //! A connection as the pool keeps it: the driver's connection plus what the pool knows of it.
 
 use std::backtrace::Backtrace;
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
@@ -26,22 +27,34 @@ pub(crate) enum Lease {
 #[derive(Debug)]
 pub(crate) struct ConnMeta {
     pub(crate) id: u64,
+    pub(crate) created_at: Instant,
+    /// When the connection retires (max lifetime minus this connection's jitter).
+    pub(crate) expires_at: Option<Instant>,
     lease: AtomicU8,
     /// Nanoseconds since the pool's epoch at the current checkout.
     checked_out_at: AtomicU64,
     leak_reported: AtomicBool,
-    /// Where the current checkout happened; only captured when leak detection wants it.
-    checkout_trace: Mutex<Option<Backtrace>>,
+    /// Where the current checkout happened: the caller of `get()` always, the whole stack
+    /// when `leak_capture_backtrace` asks for it. Only written while leak detection is on.
+    checkout_site: Mutex<CheckoutSite>,
+}
+
+#[derive(Debug, Default)]
+struct CheckoutSite {
+    caller: Option<&'static Location<'static>>,
+    trace: Option<Backtrace>,
 }
 
 impl ConnMeta {
-    pub(crate) fn new(id: u64) -> Arc<Self> {
+    pub(crate) fn new(id: u64, created_at: Instant, expires_at: Option<Instant>) -> Arc<Self> {
         Arc::new(Self {
             id,
+            created_at,
+            expires_at,
             lease: AtomicU8::new(Lease::Pooled as u8),
             checked_out_at: AtomicU64::new(0),
             leak_reported: AtomicBool::new(false),
-            checkout_trace: Mutex::new(None),
+            checkout_site: Mutex::new(CheckoutSite::default()),
         })
     }
 
@@ -53,12 +66,17 @@ impl ConnMeta {
         }
     }
 
-    /// Marks the connection checked out at `at_nanos` (since the pool's epoch).
-    pub(crate) fn check_out(&self, at_nanos: u64, trace: Option<Backtrace>) {
-        self.checked_out_at.store(at_nanos, Ordering::Relaxed);
-        self.leak_reported.store(false, Ordering::Relaxed);
-        if let Some(trace) = trace {
-            *self.checkout_trace.lock() = Some(trace);
+    /// Marks the connection checked out; with leak detection on, also when (nanoseconds since
+    /// the pool's epoch) and where.
+    pub(crate) fn check_out(&self, leak_tracking: Option<LeakTracking>) {
+        if let Some(tracking) = leak_tracking {
+            self.checked_out_at
+                .store(tracking.at_nanos, Ordering::Relaxed);
+            self.leak_reported.store(false, Ordering::Relaxed);
+            *self.checkout_site.lock() = CheckoutSite {
+                caller: Some(tracking.caller),
+                trace: tracking.trace,
+            };
         }
         self.lease.store(Lease::Active as u8, Ordering::Release);
     }
@@ -96,18 +114,28 @@ impl ConnMeta {
         !self.leak_reported.swap(true, Ordering::Relaxed)
     }
 
-    pub(crate) fn take_checkout_trace(&self) -> Option<String> {
-        self.checkout_trace.lock().as_ref().map(|t| t.to_string())
+    /// The caller of `get()` and, if captured, the stack trace of the current checkout.
+    pub(crate) fn checkout_site(&self) -> (Option<String>, Option<String>) {
+        let site = self.checkout_site.lock();
+        (
+            site.caller.map(ToString::to_string),
+            site.trace.as_ref().map(ToString::to_string),
+        )
     }
+}
+
+/// What leak detection records at a checkout.
+#[derive(Debug)]
+pub(crate) struct LeakTracking {
+    pub(crate) at_nanos: u64,
+    pub(crate) caller: &'static Location<'static>,
+    pub(crate) trace: Option<Backtrace>,
 }
 
 /// A live connection with its bookkeeping.
 pub(crate) struct Conn<C> {
     pub(crate) raw: C,
     pub(crate) meta: Arc<ConnMeta>,
-    pub(crate) created_at: Instant,
-    /// When the connection retires (max lifetime minus this connection's jitter).
-    pub(crate) expires_at: Option<Instant>,
     /// When a holder last returned it (or when it opened).
     pub(crate) last_used: Instant,
     /// How many times it was handed to a caller.
@@ -116,6 +144,6 @@ pub(crate) struct Conn<C> {
 
 impl<C> Conn<C> {
     pub(crate) fn is_expired(&self, now: Instant) -> bool {
-        self.expires_at.is_some_and(|at| now >= at)
+        self.meta.expires_at.is_some_and(|at| now >= at)
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::conn::Conn;
-use crate::inner::{Inner, Location};
+use crate::conn::{Conn, LeakTracking};
+use crate::inner::{CountedIn, Inner};
 use crate::protocol::Connector;
 
 /// A connection checked out of a [`Pool`](crate::Pool). Dereferences to the adapter's
@@ -22,7 +22,9 @@ use crate::protocol::Connector;
 pub struct PooledConnection<M: Connector> {
     inner: Arc<Inner<M>>,
     conn: Option<Conn<M::Connection>>,
-    checked_out_at: Instant,
+    /// When it was checked out and with what weight its use time is recorded (fast-path
+    /// checkouts are timed one in several; see `USAGE_SAMPLE_EVERY`).
+    checked_out_at: Option<(Instant, u64)>,
     /// False while the connection is still being validated for this checkout: if the acquire is
     /// cancelled mid-validation, the connection's state is unknown and it is discarded.
     active: bool,
@@ -32,7 +34,7 @@ impl<M: Connector> PooledConnection<M> {
     /// A connection taken for a checkout, not yet validated.
     pub(crate) fn pending(inner: Arc<Inner<M>>, conn: Conn<M::Connection>) -> Self {
         Self {
-            checked_out_at: conn.last_used,
+            checked_out_at: None,
             inner,
             conn: Some(conn),
             active: false,
@@ -51,17 +53,17 @@ impl<M: Connector> PooledConnection<M> {
             .expect("a PooledConnection holds its connection until dropped")
     }
 
-    /// Validation passed: from now on a drop returns the connection.
+    /// Checks passed: from now on a drop returns the connection.
     pub(crate) fn activate(
         &mut self,
-        now: Instant,
-        now_nanos: u64,
-        trace: Option<std::backtrace::Backtrace>,
+        now: Option<Instant>,
+        usage_weight: u64,
+        leak_tracking: Option<LeakTracking>,
     ) {
-        self.checked_out_at = now;
+        self.checked_out_at = now.map(|at| (at, usage_weight));
         let conn = self.conn_mut();
         conn.checkouts += 1;
-        conn.meta.check_out(now_nanos, trace);
+        conn.meta.check_out(leak_tracking);
         self.active = true;
     }
 
@@ -85,14 +87,9 @@ impl<M: Connector> PooledConnection<M> {
         conn.raw
     }
 
-    /// How long this connection has been checked out.
-    pub fn checked_out_for(&self) -> std::time::Duration {
-        self.checked_out_at.elapsed()
-    }
-
     /// When the connection was opened.
     pub fn created_at(&self) -> Instant {
-        self.conn_ref().created_at
+        self.conn_ref().meta.created_at
     }
 
     /// The pool-wide id of this connection (also in logs and leak reports).
@@ -123,7 +120,7 @@ impl<M: Connector> Drop for PooledConnection<M> {
         if self.active {
             self.inner.check_in(conn, self.checked_out_at);
         } else {
-            self.inner.discard(conn, Location::Active);
+            self.inner.discard(conn, CountedIn::Active);
         }
     }
 }
@@ -133,7 +130,6 @@ impl<M: Connector> fmt::Debug for PooledConnection<M> {
         f.debug_struct("PooledConnection")
             .field("pool", &self.inner.name())
             .field("id", &self.conn.as_ref().map(|c| c.meta.id))
-            .field("checked_out_for", &self.checked_out_at.elapsed())
             .finish()
     }
 }

@@ -6,7 +6,9 @@
 //! `Reservation`, `Closing`) whose `Drop` puts the pool's counts right. A future dropped at any
 //! `.await`, or a task that never runs because the runtime is shutting down, cannot leak a slot.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::breaker::{Breaker, CircuitState, Permit, Transition};
 use crate::config::PoolConfig;
-use crate::conn::{Conn, ConnMeta};
+use crate::conn::{Conn, ConnMeta, LeakTracking};
 use crate::error::{BackendError, Error, Result};
 use crate::guard::PooledConnection;
 use crate::hooks::Hooks;
@@ -48,7 +50,7 @@ pub(crate) struct Inner<M: Connector> {
 
 /// Where a connection is counted while it is outside the idle set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Location {
+pub(crate) enum CountedIn {
     /// Checked out, or being validated for a checkout.
     Active,
     /// Taken out by the background health check.
@@ -109,42 +111,77 @@ impl<M: Connector> Inner<M> {
 
     // ----- acquiring -------------------------------------------------------------------------
 
-    /// Gets a connection, waiting up to `timeout`.
+    /// Gets a connection, waiting up to `timeout`. `caller` is where `get()` was called, for
+    /// leak reports.
+    ///
+    /// The fast path (an idle connection, nobody queued, no validation due) takes one short
+    /// lock and reads no clock unless a feature needs it.
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         timeout: Duration,
+        caller: &'static Location<'static>,
     ) -> Result<PooledConnection<M>> {
-        let start = Instant::now();
-        let deadline = start + timeout;
+        let mut started: Option<Instant> = None;
         let mut backoff = self.config.connect_backoff_initial;
         loop {
-            let (conn, waited) = match self.next_step(start) {
-                Next::Ready(conn) => (conn, false),
+            let (conn, waited_until) = match self.next_step() {
+                Next::Ready(conn) => (conn, None),
                 Next::Fail(error) => return Err(error),
                 Next::Wait(ticket) => {
+                    let start = *started.get_or_insert_with(Instant::now);
                     let wait = WaitForConnection {
                         inner: self,
                         ticket,
                         finished: false,
                     };
-                    match tokio::time::timeout_at(deadline, wait).await {
-                        Ok(Ok(conn)) => (conn, true),
+                    match tokio::time::timeout_at(start + timeout, wait).await {
+                        Ok(Ok(conn)) => {
+                            let now = Instant::now();
+                            self.metrics.wait.record(now - start);
+                            self.waited_checkouts.fetch_add(1, Ordering::Relaxed);
+                            (conn, Some(now))
+                        }
                         Ok(Err(error)) => return Err(error),
                         Err(_) => return Err(self.timeout_error(start)),
                     }
                 }
             };
-            let now = if waited {
-                let now = Instant::now();
-                self.metrics.wait.record(now - start);
-                self.waited_checkouts.fetch_add(1, Ordering::Relaxed);
-                now
-            } else {
-                start
-            };
             let fresh = conn.checkouts == 0;
-            let pending = PooledConnection::pending(self.clone(), conn);
-            match self.prepare_checkout(pending, now, deadline).await? {
+            let mut pending = PooledConnection::pending(self.clone(), conn);
+            if pending.conn_mut().raw.is_broken() {
+                Counters::bump(&self.metrics.counters.broken_on_return);
+                continue;
+            }
+            let sampled = usage_sampled();
+            let now = match waited_until {
+                Some(now) => Some(now),
+                None if self.needs_clock_at_checkout() || sampled => Some(Instant::now()),
+                None => None,
+            };
+            let usage_weight = if waited_until.is_none() && !self.needs_clock_at_checkout() {
+                USAGE_SAMPLE_EVERY
+            } else {
+                1
+            };
+            let Some(now) = now else {
+                // Nothing to check and nothing to time: hand it over.
+                pending.activate(None, 0, self.leak_tracking(None, caller));
+                return Ok(pending);
+            };
+            let start = *started.get_or_insert(now);
+            let deadline = start + timeout;
+            if !self.checkout_checks_due(pending.conn_mut(), now) {
+                pending.activate(
+                    Some(now),
+                    usage_weight,
+                    self.leak_tracking(Some(now), caller),
+                );
+                return Ok(pending);
+            }
+            match self
+                .checked_checkout(pending, now, deadline, caller)
+                .await?
+            {
                 Some(ready) => return Ok(ready),
                 None if Instant::now() >= deadline => return Err(self.timeout_error(start)),
                 None if fresh => {
@@ -162,7 +199,10 @@ impl<M: Connector> Inner<M> {
     }
 
     /// Gets an idle connection if one is free and nobody waits ahead; never queues or connects.
-    pub(crate) async fn try_acquire(self: &Arc<Self>) -> Result<Option<PooledConnection<M>>> {
+    pub(crate) async fn try_acquire(
+        self: &Arc<Self>,
+        caller: &'static Location<'static>,
+    ) -> Result<Option<PooledConnection<M>>> {
         let start = Instant::now();
         loop {
             let conn = {
@@ -173,16 +213,61 @@ impl<M: Connector> Inner<M> {
                 st.take_idle()
             };
             let Some(conn) = conn else { return Ok(None) };
-            let pending = PooledConnection::pending(self.clone(), conn);
+            let mut pending = PooledConnection::pending(self.clone(), conn);
+            if pending.conn_mut().raw.is_broken() {
+                Counters::bump(&self.metrics.counters.broken_on_return);
+                continue;
+            }
+            let now = Instant::now();
+            if !self.checkout_checks_due(pending.conn_mut(), now) {
+                pending.activate(Some(now), 1, self.leak_tracking(Some(now), caller));
+                return Ok(Some(pending));
+            }
             let deadline = start + self.config.health_check_timeout;
-            if let Some(ready) = self.prepare_checkout(pending, start, deadline).await? {
+            if let Some(ready) = self
+                .checked_checkout(pending, now, deadline, caller)
+                .await?
+            {
                 return Ok(Some(ready));
             }
         }
     }
 
+    /// Does a checkout need the time (validation bypass, leak tracking, hooks)?
+    fn needs_clock_at_checkout(&self) -> bool {
+        self.config.test_on_checkout
+            || self.config.leak_detection_threshold.is_some()
+            || self.hooks.before_checkout.is_some()
+    }
+
+    /// Is there anything to check or run before handing this connection out?
+    fn checkout_checks_due(&self, conn: &Conn<M::Connection>, now: Instant) -> bool {
+        conn.is_expired(now)
+            || self.hooks.before_checkout.is_some()
+            || (self.config.test_on_checkout
+                && now.saturating_duration_since(conn.last_used) >= self.config.validation_bypass)
+    }
+
+    /// What leak detection records for this checkout, if it is on.
+    fn leak_tracking(
+        &self,
+        now: Option<Instant>,
+        caller: &'static Location<'static>,
+    ) -> Option<LeakTracking> {
+        self.config.leak_detection_threshold?;
+        let now = now.unwrap_or_else(Instant::now);
+        Some(LeakTracking {
+            at_nanos: self.nanos_since_epoch(now),
+            caller,
+            trace: self
+                .config
+                .leak_capture_backtrace
+                .then(std::backtrace::Backtrace::force_capture),
+        })
+    }
+
     /// One critical section: take an idle connection, or queue and start what is needed.
-    fn next_step(self: &Arc<Self>, start: Instant) -> Next<M::Connection> {
+    fn next_step(self: &Arc<Self>) -> Next<M::Connection> {
         let mut st = self.state.lock();
         if st.closed {
             return Next::Fail(Error::Closed);
@@ -194,7 +279,7 @@ impl<M: Connector> Inner<M> {
         // one) or connections already being opened are not yet spoken for.
         let needs_new = st.now_total() < st.max_size && st.waiters.waiting() >= st.connecting;
         if needs_new && st.breaker.state() != CircuitState::Closed {
-            let (permit, transition) = st.breaker.permit(start);
+            let (permit, transition) = st.breaker.permit(Instant::now());
             match permit {
                 Permit::Reject { retry_in } => {
                     let error = Error::CircuitOpen {
@@ -230,19 +315,16 @@ impl<M: Connector> Inner<M> {
 
     /// Validates a connection taken for a checkout and runs the before-checkout hook.
     /// `Ok(None)` means it was unusable and has been discarded: try again.
-    async fn prepare_checkout(
+    async fn checked_checkout(
         self: &Arc<Self>,
         mut pending: PooledConnection<M>,
         now: Instant,
         deadline: Instant,
+        caller: &'static Location<'static>,
     ) -> Result<Option<PooledConnection<M>>> {
         let conn = pending.conn_mut();
         if conn.is_expired(now) {
             Counters::bump(&self.metrics.counters.expired);
-            return Ok(None);
-        }
-        if conn.raw.is_broken() {
-            Counters::bump(&self.metrics.counters.broken_on_return);
             return Ok(None);
         }
         let stale = now.saturating_duration_since(conn.last_used) >= self.config.validation_bypass;
@@ -272,10 +354,7 @@ impl<M: Connector> Inner<M> {
                 Err(_) => return Ok(None),
             }
         }
-        let trace = (self.config.leak_detection_threshold.is_some()
-            && self.config.leak_capture_backtrace)
-            .then(std::backtrace::Backtrace::force_capture);
-        pending.activate(now, self.nanos_since_epoch(now), trace);
+        pending.activate(Some(now), 1, self.leak_tracking(Some(now), caller));
         Ok(Some(pending))
     }
 
@@ -365,14 +444,13 @@ impl<M: Connector> Inner<M> {
         self.metrics.create.record(now - started);
         Counters::bump(&self.metrics.counters.created);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let expires_at = self.config.max_lifetime.map(|lifetime| {
+            let jitter = lifetime.mul_f64(self.config.max_lifetime_jitter * fastrand::f64());
+            now + (lifetime - jitter)
+        });
         Ok(Conn {
             raw,
-            meta: ConnMeta::new(id),
-            created_at: now,
-            expires_at: self.config.max_lifetime.map(|lifetime| {
-                let jitter = lifetime.mul_f64(self.config.max_lifetime_jitter * fastrand::f64());
-                now + (lifetime - jitter)
-            }),
+            meta: ConnMeta::new(id, now, expires_at),
             last_used: now,
             checkouts: 0,
         })
@@ -452,12 +530,14 @@ impl<M: Connector> Inner<M> {
     pub(crate) fn check_in(
         self: &Arc<Self>,
         mut conn: Conn<M::Connection>,
-        checked_out_at: Instant,
+        checked_out_at: Option<(Instant, u64)>,
     ) {
         let now = Instant::now();
-        self.metrics
-            .usage
-            .record(now.saturating_duration_since(checked_out_at));
+        if let Some((at, weight)) = checked_out_at {
+            self.metrics
+                .usage
+                .record_n(now.saturating_duration_since(at), weight);
+        }
         if !conn.meta.check_in() {
             // Reclaimed as a leak: its slot was freed already; just close it.
             self.close_detached(conn);
@@ -465,25 +545,25 @@ impl<M: Connector> Inner<M> {
         }
         if conn.raw.is_broken() {
             Counters::bump(&self.metrics.counters.broken_on_return);
-            self.discard(conn, Location::Active);
+            self.discard(conn, CountedIn::Active);
             return;
         }
         if conn.is_expired(now) {
             Counters::bump(&self.metrics.counters.expired);
-            self.discard(conn, Location::Active);
+            self.discard(conn, CountedIn::Active);
             return;
         }
         conn.last_used = now;
         if self.config.reset_on_return || self.hooks.after_checkin.is_some() {
-            let loose = Loose::new(self.clone(), conn, Location::Active);
+            let loose = Loose::new(self.clone(), conn, CountedIn::Active);
             self.spawn(loose.reset_and_return());
         } else {
-            self.put_back(conn, Location::Active);
+            self.put_back(conn, CountedIn::Active);
         }
     }
 
     /// Puts a usable connection back: to the oldest waiter, else idle.
-    pub(crate) fn put_back(self: &Arc<Self>, conn: Conn<M::Connection>, from: Location) {
+    pub(crate) fn put_back(self: &Arc<Self>, conn: Conn<M::Connection>, from: CountedIn) {
         let mut st = self.state.lock();
         leave(&mut st, from);
         let placed = st.place(conn);
@@ -500,7 +580,7 @@ impl<M: Connector> Inner<M> {
     }
 
     /// Closes a connection that cannot be used again and starts a replacement if one is wanted.
-    pub(crate) fn discard(self: &Arc<Self>, conn: Conn<M::Connection>, from: Location) {
+    pub(crate) fn discard(self: &Arc<Self>, conn: Conn<M::Connection>, from: CountedIn) {
         let mut st = self.state.lock();
         leave(&mut st, from);
         let conn = st.forget(conn);
@@ -530,7 +610,7 @@ impl<M: Connector> Inner<M> {
 
     /// A waiter left after a connection was handed to it: pass the connection on.
     fn return_unclaimed(self: &Arc<Self>, conn: Conn<M::Connection>) {
-        self.put_back(conn, Location::Active);
+        self.put_back(conn, CountedIn::Active);
     }
 
     // ----- closing ---------------------------------------------------------------------------
@@ -581,11 +661,27 @@ impl<M: Connector> Inner<M> {
     }
 }
 
+/// On the fast path, only one checkout in this many is timed for the use-time histogram (and
+/// recorded with this weight): a clock read costs as much as the rest of a checkout.
+pub(crate) const USAGE_SAMPLE_EVERY: u64 = 8;
+
+/// True for every `USAGE_SAMPLE_EVERY`-th call on this thread.
+fn usage_sampled() -> bool {
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+    COUNT.with(|count| {
+        let n = count.get().wrapping_add(1);
+        count.set(n);
+        n % USAGE_SAMPLE_EVERY == 0
+    })
+}
+
 /// Takes a connection out of the count for where it was.
-fn leave<C>(st: &mut State<C>, from: Location) {
+fn leave<C>(st: &mut State<C>, from: CountedIn) {
     match from {
-        Location::Active => st.active -= 1,
-        Location::Checking => st.checking -= 1,
+        CountedIn::Active => st.active -= 1,
+        CountedIn::Checking => st.checking -= 1,
     }
 }
 
@@ -695,11 +791,11 @@ impl<M: Connector> Drop for Reservation<M> {
 pub(crate) struct Loose<M: Connector> {
     inner: Arc<Inner<M>>,
     conn: Option<Conn<M::Connection>>,
-    from: Location,
+    from: CountedIn,
 }
 
 impl<M: Connector> Loose<M> {
-    pub(crate) fn new(inner: Arc<Inner<M>>, conn: Conn<M::Connection>, from: Location) -> Self {
+    pub(crate) fn new(inner: Arc<Inner<M>>, conn: Conn<M::Connection>, from: CountedIn) -> Self {
         Self {
             inner,
             conn: Some(conn),

@@ -1,6 +1,8 @@
 //! [`Pool`]: the handle users hold.
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,21 +107,31 @@ impl<M: Connector> Pool<M> {
     }
 
     /// Gets a connection, waiting up to the configured `acquire_timeout`.
-    pub async fn get(&self) -> Result<PooledConnection<M>> {
+    ///
+    /// The call site is remembered for leak reports (`#[track_caller]`, at no cost).
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = Result<PooledConnection<M>>> + Send + '_ {
+        let caller = Location::caller();
         self.inner()
-            .acquire(self.inner().config.acquire_timeout)
-            .await
+            .acquire(self.inner().config.acquire_timeout, caller)
     }
 
     /// Gets a connection, waiting up to `timeout`.
-    pub async fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<M>> {
-        self.inner().acquire(timeout).await
+    #[track_caller]
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<PooledConnection<M>>> + Send + '_ {
+        let caller = Location::caller();
+        self.inner().acquire(timeout, caller)
     }
 
     /// Gets an idle connection if one is free and nobody is waiting ahead; never queues and
     /// never opens a connection. It may still validate the connection (one ping).
-    pub async fn try_get(&self) -> Result<Option<PooledConnection<M>>> {
-        self.inner().try_acquire().await
+    #[track_caller]
+    pub fn try_get(&self) -> impl Future<Output = Result<Option<PooledConnection<M>>>> + Send + '_ {
+        let caller = Location::caller();
+        self.inner().try_acquire(caller)
     }
 
     /// The connector this pool opens connections with.

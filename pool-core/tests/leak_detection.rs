@@ -57,6 +57,7 @@ async fn leaky_pool(reclaim: Option<Duration>) -> Pool<TestConnector> {
             c.autoscale.enabled = false;
             c.reset_on_return = false;
             c.leak_detection_threshold = Some(Duration::from_secs(10));
+            c.leak_capture_backtrace = true;
             c.leak_reclaim_after = reclaim;
         })
         .build()
@@ -114,7 +115,8 @@ async fn a_leaked_connection_is_reclaimed_so_capacity_recovers() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn leak_counting_works_without_stack_traces() {
+async fn without_stack_traces_a_leak_report_still_names_the_line_of_the_get_call() {
+    let logs = capture_logs();
     let pool = Pool::builder(TestConnector::new())
         .min_size(1)
         .max_size(1)
@@ -126,6 +128,9 @@ async fn leak_counting_works_without_stack_traces() {
         .await
         .unwrap();
     let _conn = pool.get().await.unwrap();
+    let line = line!() - 1;
     sleep(Duration::from_secs(2)).await;
     assert_eq!(pool.stats().leaks_total, 1);
+    let site = format!("tests/leak_detection.rs:{line}");
+    assert!(logs.text().contains(&site), "{site} not in {}", logs.text());
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::inner::{Inner, Location, Loose};
+use crate::inner::{CountedIn, Inner, Loose};
 use crate::protocol::{ConnectionProtocol, Connector};
 use crate::stats::Counters;
 
@@ -35,7 +35,7 @@ impl<M: Connector> Inner<M> {
         }
         let mut checks = tokio::task::JoinSet::new();
         for conn in due {
-            let mut loose = Loose::new(self.clone(), conn, Location::Checking);
+            let mut loose = Loose::new(self.clone(), conn, CountedIn::Checking);
             let inner = self.clone();
             checks.spawn(async move {
                 let ping = inner.connector.validate(&mut loose.conn_mut().raw);

@@ -38,13 +38,16 @@ impl<M: Connector> Inner<M> {
             }
             if meta.mark_leak_reported() {
                 Counters::bump(&self.metrics.counters.leaks);
-                let trace = meta.take_checkout_trace().unwrap_or_else(|| {
-                    "(stack traces are off: leak_capture_backtrace = false)".to_owned()
+                let (caller, trace) = meta.checkout_site();
+                let caller = caller.unwrap_or_else(|| "(unknown)".to_owned());
+                let trace = trace.unwrap_or_else(|| {
+                    "(set leak_capture_backtrace = true for the whole stack)".to_owned()
                 });
                 tracing::warn!(
                     pool = %self.name(),
                     connection = meta.id,
                     held_for = ?held,
+                    checked_out_at = %caller,
                     checkout_trace = %trace,
                     "possible connection leak: checked out longer than the leak detection threshold"
                 );
