@@ -1,6 +1,6 @@
 //! The pool at work on the in-memory test connector: no database needed.
 //!
-//! `cargo run -p pool-core --example quickstart`
+//! `cargo run -p pool-core --features testing --example test_connector`
 
 use std::time::Duration;
 
