@@ -35,7 +35,11 @@ pub fn run_case_as_test<T: ConformanceTarget>(make: impl FnOnce() -> T, name: &s
             .find(|c| c.name() == name)
             .unwrap_or_else(|| panic!("no conformance case is named {name}"));
         if let Err(reason) = target.probe().await {
-            let reason = unreachable_reason(&*target, &reason);
+            let reason = format!(
+                "{}: {}",
+                target.name(),
+                unreachable_reason(&*target, &reason)
+            );
             if std::env::var(ALLOW_SKIP_ENV).is_ok_and(|v| v == "1") {
                 eprintln!("skipped {name}: {reason} ({ALLOW_SKIP_ENV}=1)");
                 return;

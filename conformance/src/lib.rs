@@ -54,9 +54,10 @@ pub use target::{ColumnTypes, ConformanceTarget, ConnectionOf, PooledOf, Session
 /// test macros. It fails when the case fails and, unless `CONFORMANCE_ALLOW_SKIP=1`, when the
 /// database cannot be reached; a case the target declares not applicable passes with a note.
 ///
-/// ```ignore
-/// // tests/conformance.rs of an adapter crate
-/// conformance::conformance_tests!(my_adapter_tests::MyTarget::from_env());
+/// ```no_run
+/// // tests/conformance.rs of an adapter crate, with its own target in place of this one:
+/// conformance::conformance_tests!(conformance::targets::SqliteTarget::from_env());
+/// # fn main() {}
 /// ```
 ///
 /// Run one case with `cargo test --test conformance killed_session`.

@@ -38,7 +38,7 @@ impl Matrix {
                     }
                     Outcome::Skipped(reason) if self.is_required(&suite.adapter) => {
                         failures.push(format!(
-                            "{} / {}: required but skipped: {reason}",
+                            "{} / {}: required, but {reason}",
                             suite.adapter, case.case
                         ));
                     }
@@ -84,7 +84,10 @@ impl Matrix {
                     Some(case) => match &case.outcome {
                         Outcome::Passed => format!("pass {}ms", case.duration.as_millis()),
                         Outcome::Skipped(reason) if self.is_required(&suite.adapter) => {
-                            format!("FAIL [{}]", note(format!("required, skipped: {reason}")))
+                            format!(
+                                "FAIL [{}]",
+                                note(format!("{}: required, but {reason}", suite.adapter))
+                            )
                         }
                         other => format!(
                             "{} [{}]",
@@ -101,12 +104,25 @@ impl Matrix {
             }
             grid.push(row);
         }
+        let mut totals = vec!["passed / total, time".to_owned()];
+        for suite in &self.suites {
+            let passed = suite
+                .cases
+                .iter()
+                .filter(|c| c.outcome == Outcome::Passed)
+                .count();
+            totals.push(format!(
+                "{passed}/{} in {:.1}s",
+                suite.cases.len(),
+                suite.duration.as_secs_f64()
+            ));
+        }
         let mut header = vec!["case".to_owned()];
         header.extend(self.suites.iter().map(|s| s.adapter.clone()));
         let widths: Vec<usize> = (0..header.len())
             .map(|col| {
                 grid.iter()
-                    .chain(std::iter::once(&header))
+                    .chain([&header, &totals])
                     .map(|row| row[col].chars().count())
                     .max()
                     .unwrap_or(0)
@@ -126,19 +142,6 @@ impl Matrix {
         line(&mut out, &rule);
         for row in &grid {
             line(&mut out, row);
-        }
-        let mut totals = vec!["passed / total, time".to_owned()];
-        for suite in &self.suites {
-            let passed = suite
-                .cases
-                .iter()
-                .filter(|c| c.outcome == Outcome::Passed)
-                .count();
-            totals.push(format!(
-                "{passed}/{} in {:.1}s",
-                suite.cases.len(),
-                suite.duration.as_secs_f64()
-            ));
         }
         line(&mut out, &rule);
         line(&mut out, &totals);

@@ -80,11 +80,7 @@ pub async fn run_suite<T: ConformanceTarget>(target: T, only: Option<&[&str]>) -
 
 /// The skip reason for a case whose database did not answer.
 pub(crate) fn unreachable_reason<T: ConformanceTarget>(target: &T, reason: &str) -> String {
-    format!(
-        "{} is unreachable at {}: {reason}",
-        target.name(),
-        target.location()
-    )
+    format!("unreachable at {}: {reason}", target.location())
 }
 
 /// Runs one case against a target whose database answers: in its own task (a panic is a

@@ -3,6 +3,7 @@
 //! `ci` mirrors CI exactly: `.ci/run` calls nothing else, so a green `cargo xtask ci` on this
 //! machine is a green CI.
 
+mod conformance;
 mod services;
 
 use std::process::{Command, ExitCode};
@@ -22,6 +23,9 @@ enum Task {
     Ci,
     /// Start the local PostgreSQL and MariaDB servers if they are not answering, and wait for them.
     Services,
+    /// Run the shared conformance suite against every adapter and print the case × adapter
+    /// matrix; fails on any failed case, and on an unreachable database named by `--require`.
+    Conformance(conformance::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Ci => ci(),
         Task::Services => services::ensure_running(),
+        Task::Conformance(args) => conformance::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
