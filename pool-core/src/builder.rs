@@ -201,7 +201,9 @@ impl<M: Connector> WarmupSlot<M> {
                 Ok(())
             }
             Err(error) => {
-                crate::stats::Counters::bump(&self.inner.metrics.counters.connect_failures);
+                // Counted like any failed connect: the last error shows in timeouts, and a
+                // database that is down at start-up can open the breaker.
+                self.inner.connect_failed(&error);
                 Err(error)
             }
         }

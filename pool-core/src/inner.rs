@@ -457,7 +457,7 @@ impl<M: Connector> Inner<M> {
     }
 
     /// Records a failed attempt; returns whether the attempt should be retried.
-    fn connect_failed(&self, error: &Error) -> bool {
+    pub(crate) fn connect_failed(&self, error: &Error) -> bool {
         Counters::bump(&self.metrics.counters.connect_failures);
         let cause = as_backend_error(error);
         let now = Instant::now();
