@@ -1,0 +1,267 @@
+//! The suite fails adapters that break its guarantees: adapter-sqlite wrapped with one injected
+//! fault at a time must fail the case that states the broken guarantee (and still pass an
+//! unrelated one), so a green matrix means something.
+
+use std::sync::Arc;
+
+use adapter_sqlite::{SqliteConnection, SqliteConnector};
+use conformance::targets::SqliteTarget;
+use conformance::{
+    ColumnTypes, ConformanceTarget, Marker, Outcome, SessionVariable, cases, run_case,
+};
+use pool_core::{
+    BackendError, ConnectionProtocol, Connector, Error, ParameterStyle, Result, Row, Value,
+    async_trait,
+};
+
+/// One way an adapter can be wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// `reset` does nothing: session state reaches the next holder.
+    NoReset,
+    /// `is_broken` is never true: a dead session looks healthy.
+    NeverBroken,
+    /// Every statement error is classified as breaking the connection.
+    EveryErrorBreaks,
+    /// A query timeout comes back as an ordinary query error.
+    TimeoutAsQueryError,
+    /// Text longer than 64 KiB comes back truncated.
+    TruncatesLongText,
+}
+
+struct FaultyConnection {
+    inner: SqliteConnection,
+    fault: Fault,
+}
+
+impl FaultyConnection {
+    fn distort(&self, error: Error) -> Error {
+        match (self.fault, error) {
+            (Fault::EveryErrorBreaks, Error::Backend(e)) => {
+                Error::Backend(BackendError::connection(e.to_string()))
+            }
+            (Fault::TimeoutAsQueryError, Error::QueryTimeout(_)) => {
+                Error::Backend(BackendError::query("interrupted"))
+            }
+            (_, other) => other,
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectionProtocol for FaultyConnection {
+    async fn ping(&mut self) -> Result<()> {
+        self.inner.ping().await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let result = self.inner.execute(sql, params).await;
+        result.map_err(|e| self.distort(e))
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let result = self.inner.query(sql, params).await;
+        let rows = result.map_err(|e| self.distort(e))?;
+        if self.fault != Fault::TruncatesLongText {
+            return Ok(rows);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let columns: Arc<[String]> = row.columns().into();
+                let values = row
+                    .into_values()
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Text(mut s) if s.len() > 65_536 => {
+                            let cut = (0..=65_536).rev().find(|&i| s.is_char_boundary(i));
+                            s.truncate(cut.unwrap_or(0));
+                            Value::Text(s)
+                        }
+                        other => other,
+                    })
+                    .collect();
+                Row::new(columns, values)
+            })
+            .collect())
+    }
+
+    async fn reset(&mut self) -> Result<()> {
+        if self.fault == Fault::NoReset {
+            return Ok(());
+        }
+        self.inner.reset().await
+    }
+
+    fn is_broken(&self) -> bool {
+        self.fault != Fault::NeverBroken && self.inner.is_broken()
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.inner.close().await
+    }
+
+    fn parameter_style(&self) -> ParameterStyle {
+        self.inner.parameter_style()
+    }
+
+    fn set_query_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.inner.set_query_timeout(timeout);
+    }
+}
+
+struct FaultyConnector {
+    inner: SqliteConnector,
+    fault: Fault,
+}
+
+#[async_trait]
+impl Connector for FaultyConnector {
+    type Connection = FaultyConnection;
+
+    async fn connect(&self) -> Result<FaultyConnection> {
+        Ok(FaultyConnection {
+            inner: self.inner.connect().await?,
+            fault: self.fault,
+        })
+    }
+}
+
+/// The SQLite target with `fault` injected into every connection.
+struct FaultyTarget {
+    sqlite: SqliteTarget,
+    fault: Fault,
+}
+
+#[async_trait]
+impl ConformanceTarget for FaultyTarget {
+    type Connector = FaultyConnector;
+
+    fn name(&self) -> &str {
+        "faulty-sqlite"
+    }
+
+    fn location(&self) -> String {
+        self.sqlite.location()
+    }
+
+    fn connector(&self, marker: &Marker) -> Result<FaultyConnector> {
+        Ok(FaultyConnector {
+            inner: self.sqlite.connector(marker)?,
+            fault: self.fault,
+        })
+    }
+
+    fn column_types(&self) -> ColumnTypes {
+        self.sqlite.column_types()
+    }
+
+    fn long_query(&self) -> String {
+        self.sqlite.long_query()
+    }
+
+    async fn kill_session(&self, conn: &mut FaultyConnection) -> std::result::Result<(), String> {
+        self.sqlite.kill_session(&mut conn.inner).await
+    }
+
+    fn session_variable(&self) -> std::result::Result<SessionVariable, String> {
+        self.sqlite.session_variable()
+    }
+
+    async fn count_sessions(
+        &self,
+        connector: &FaultyConnector,
+        marker: &Marker,
+    ) -> std::result::Result<Option<usize>, String> {
+        self.sqlite.count_sessions(&connector.inner, marker).await
+    }
+
+    async fn clean_up(&self, marker: &Marker) {
+        self.sqlite.clean_up(marker).await;
+    }
+}
+
+/// Runs the named case against SQLite with `fault` injected.
+async fn outcome_with(fault: Fault, case: &str) -> Outcome {
+    let target = Arc::new(FaultyTarget {
+        sqlite: SqliteTarget::from_env(),
+        fault,
+    });
+    let case = cases::<FaultyTarget>()
+        .into_iter()
+        .find(|c| c.name() == case)
+        .unwrap_or_else(|| panic!("no case named {case}"));
+    run_case(target, &case).await.outcome
+}
+
+async fn assert_caught(fault: Fault, case: &str, reason_mentions: &str) {
+    match outcome_with(fault, case).await {
+        Outcome::Failed(reason) => assert!(
+            reason.contains(reason_mentions),
+            "{case} failed under {fault:?}, but for another reason: {reason}"
+        ),
+        other => panic!("{case} should fail under {fault:?}, got {other:?}"),
+    }
+    let control = "i64_extremes_round_trip";
+    assert_eq!(
+        outcome_with(fault, control).await,
+        Outcome::Passed,
+        "{fault:?} should not affect {control}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_does_not_reset_fails_the_session_cases() {
+    assert_caught(
+        Fault::NoReset,
+        "temporary_table_does_not_survive_reset",
+        "still reads the temporary table",
+    )
+    .await;
+    assert_caught(
+        Fault::NoReset,
+        "open_transaction_is_rolled_back_when_the_connection_returns",
+        "abandoned transaction",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_never_reports_broken_fails_the_kill_case() {
+    assert_caught(
+        Fault::NeverBroken,
+        "killed_session_fails_as_broken_and_is_replaced",
+        "is_broken() is false",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_breaks_on_syntax_errors_fails_the_error_class_case() {
+    assert_caught(
+        Fault::EveryErrorBreaks,
+        "syntax_error_is_a_query_error_and_the_connection_stays_usable",
+        "classified as breaking the connection",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_hides_the_timeout_fails_the_timeout_case() {
+    assert_caught(
+        Fault::TimeoutAsQueryError,
+        "long_query_is_cancelled_at_the_query_timeout",
+        "should fail with Error::QueryTimeout",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_truncates_text_fails_the_text_case() {
+    assert_caught(
+        Fault::TruncatesLongText,
+        "text_round_trips_empty_unicode_and_1_mib",
+        "got back Text(655",
+    )
+    .await;
+}
