@@ -383,7 +383,7 @@ fn to_config(table: Table, pool: &str, prefix: &str) -> Result<PoolConfig> {
                     };
                     (key, "is not a pool option".to_owned())
                 }
-                None => (path, message),
+                None => (path, explain_duration(&message).unwrap_or(message)),
             };
             ManagerError::config(pool, format!("{prefix}{key}"), reason)
         },
@@ -395,6 +395,18 @@ fn to_config(table: Table, pool: &str, prefix: &str) -> Result<PoolConfig> {
         other => ManagerError::config(pool, prefix.trim_end_matches('.'), other.to_string()),
     })?;
     Ok(config)
+}
+
+/// humantime-serde only says "expected a duration"; humantime itself says what is wrong.
+fn explain_duration(message: &str) -> Option<String> {
+    if !message.ends_with("expected a duration") {
+        return None;
+    }
+    let value = message.split('"').nth(1)?;
+    let why = humantime::parse_duration(value).err()?;
+    Some(format!(
+        "is not a duration (`{value}`: {why}); write it like \"500ms\", \"30s\" or \"5m\""
+    ))
 }
 
 /// The field named by serde's "unknown field `x`, expected ..." message.
