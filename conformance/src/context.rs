@@ -90,14 +90,10 @@ impl<T: ConformanceTarget> CaseContext<T> {
         Ok(name)
     }
 
-    /// The server's count of sessions carrying this case's marker; not applicable where the
-    /// target cannot count.
-    pub(crate) async fn count_sessions(&self, pool: &Pool<T::Connector>) -> CaseResult<usize> {
-        match self
-            .target
-            .count_sessions(pool.connector(), &self.marker)
-            .await
-        {
+    /// The server's count of sessions carrying this case's marker (every pool of the case);
+    /// not applicable where the target cannot count.
+    pub(crate) async fn count_sessions(&self) -> CaseResult<usize> {
+        match self.target.count_sessions(&self.marker).await {
             Ok(Some(n)) => Ok(n),
             Ok(None) => Err(CaseError::NotApplicable(format!(
                 "{} cannot count its sessions on this platform",
@@ -109,17 +105,12 @@ impl<T: ConformanceTarget> CaseContext<T> {
         }
     }
 
-    /// Waits until the server shows exactly `expected` sessions of this case's pool; fails with
-    /// the last count after [`SERVER_SETTLE`].
-    pub(crate) async fn expect_sessions(
-        &self,
-        pool: &Pool<T::Connector>,
-        expected: usize,
-        when: &str,
-    ) -> CaseResult<()> {
+    /// Waits until the server shows exactly `expected` sessions of this case's pools; fails
+    /// with the last count after [`SERVER_SETTLE`].
+    pub(crate) async fn expect_sessions(&self, expected: usize, when: &str) -> CaseResult<()> {
         let deadline = tokio::time::Instant::now() + SERVER_SETTLE;
         loop {
-            let seen = self.count_sessions(pool).await?;
+            let seen = self.count_sessions().await?;
             if seen == expected {
                 return Ok(());
             }

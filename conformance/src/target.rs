@@ -77,17 +77,15 @@ pub trait ConformanceTarget: Send + Sync + 'static {
     /// `Err(reason)` when the database has none (the case is then not applicable).
     fn session_variable(&self) -> Result<SessionVariable, String>;
 
-    /// How many sessions carrying `marker` the server has open right now (`connector` is the
-    /// one the pool was built with). `Ok(None)` when this platform cannot tell: the cases that
-    /// need the count are then not applicable.
-    async fn count_sessions(
-        &self,
-        connector: &Self::Connector,
-        marker: &Marker,
-    ) -> Result<Option<usize>, String>;
+    /// How many sessions carrying `marker` the server has open right now, whichever connector
+    /// made with that marker opened them (a target that identifies sessions by connector, as
+    /// adapter-mysql's recorded session ids do, keeps its connectors per marker). `Ok(None)`
+    /// when this platform cannot tell: the cases that need the count are then not applicable.
+    async fn count_sessions(&self, marker: &Marker) -> Result<Option<usize>, String>;
 
-    /// Called after each case with its marker, to remove what the case left outside the
-    /// database (files). The suite drops the tables it created itself.
+    /// Called after each case with its marker, to forget what the target kept for it and
+    /// remove what the case left outside the database (files). The suite drops the tables it
+    /// created itself.
     async fn clean_up(&self, marker: &Marker) {
         let _ = marker;
     }

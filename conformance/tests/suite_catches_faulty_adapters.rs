@@ -168,12 +168,8 @@ impl ConformanceTarget for FaultyTarget {
         self.sqlite.session_variable()
     }
 
-    async fn count_sessions(
-        &self,
-        connector: &FaultyConnector,
-        marker: &Marker,
-    ) -> std::result::Result<Option<usize>, String> {
-        self.sqlite.count_sessions(&connector.inner, marker).await
+    async fn count_sessions(&self, marker: &Marker) -> std::result::Result<Option<usize>, String> {
+        self.sqlite.count_sessions(marker).await
     }
 
     async fn clean_up(&self, marker: &Marker) {

@@ -11,31 +11,29 @@ use crate::context::CaseContext;
 use crate::outcome::{CaseError, CaseResult, Context, ensure, ensure_eq};
 use crate::target::ConformanceTarget;
 
-/// A pool that used three sessions shows three on the server, and none once `close()` has
-/// reported complete; `get()` then fails with `Error::Closed`.
+/// A pool holding three sessions shows three on the server; returned and closed at once (while
+/// their session resets may still be running), `close()` reports complete, the server shows
+/// none, and `get()` fails with `Error::Closed`.
 pub(crate) async fn close_leaves_no_session_on_the_server<T: ConformanceTarget>(
     cx: Arc<CaseContext<T>>,
 ) -> CaseResult {
     let pool = cx.build(cx.pool()?.min_size(1).max_size(3)).await?;
-    let held = [
-        pool.get().await.context("get() #1")?,
-        pool.get().await.context("get() #2")?,
-        pool.get().await.context("get() #3")?,
-    ];
-    for mut conn in held {
+    let mut held = Vec::new();
+    for n in 1..=3 {
+        let mut conn = pool.get().await.context(format!("get() #{n}"))?;
         ensure_eq!(
             scalar_i64(&mut *conn, "SELECT 1", &[]).await?,
             1,
-            "SELECT 1"
+            "SELECT 1 on #{n}"
         );
+        held.push(conn);
     }
-    cx.settle(&pool).await?;
     cx.expect_sessions(
-        &pool,
         3,
-        "before close (the count must see the pool's sessions)",
+        "while three connections are held (the count must see them)",
     )
     .await?;
+    drop(held);
 
     let report = pool.close(Duration::from_secs(10)).await;
     ensure!(report.complete, "close() did not complete: {report:?}");
@@ -44,7 +42,7 @@ pub(crate) async fn close_leaves_no_session_on_the_server<T: ConformanceTarget>(
         0,
         "connections checked out at close"
     );
-    cx.expect_sessions(&pool, 0, "after close()").await?;
+    cx.expect_sessions(0, "after close()").await?;
     match pool.get().await {
         Err(Error::Closed) => Ok(()),
         other => Err(CaseError::Failed(format!(
@@ -54,6 +52,25 @@ pub(crate) async fn close_leaves_no_session_on_the_server<T: ConformanceTarget>(
     }
 }
 
+/// Dropping the last handle of a pool, without `close()`, ends its sessions on the server too.
+pub(crate) async fn dropping_the_pool_without_close_ends_its_sessions<T: ConformanceTarget>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let pool = cx.build(cx.pool()?.min_size(2).max_size(2)).await?;
+    let mut conn = pool.get().await.context("get()")?;
+    ensure_eq!(
+        scalar_i64(&mut *conn, "SELECT 1", &[]).await?,
+        1,
+        "SELECT 1"
+    );
+    drop(conn);
+    cx.settle(&pool).await?;
+    cx.expect_sessions(2, "before the drop").await?;
+    drop(pool);
+    cx.expect_sessions(0, "after the last pool handle was dropped")
+        .await
+}
+
 /// A connection checked out while the pool closes is reported by `close()`, keeps working for
 /// its holder, and its session ends on the server once the holder returns it.
 pub(crate) async fn connection_held_during_close_is_closed_when_returned<T: ConformanceTarget>(
@@ -61,7 +78,7 @@ pub(crate) async fn connection_held_during_close_is_closed_when_returned<T: Conf
 ) -> CaseResult {
     let pool = cx.build(cx.pool()?.min_size(1).max_size(2)).await?;
     let mut held = pool.get().await.context("get()")?;
-    cx.expect_sessions(&pool, 1, "before close").await?;
+    cx.expect_sessions(1, "before close").await?;
 
     let report = pool.close(Duration::from_millis(200)).await;
     ensure_eq!(
@@ -78,10 +95,10 @@ pub(crate) async fn connection_held_during_close_is_closed_when_returned<T: Conf
         1,
         "the holder's query after close()"
     );
-    cx.expect_sessions(&pool, 1, "while the connection is still held")
+    cx.expect_sessions(1, "while the connection is still held")
         .await?;
     drop(held);
-    cx.expect_sessions(&pool, 0, "after the held connection was returned")
+    cx.expect_sessions(0, "after the held connection was returned")
         .await?;
     pool.check_invariants()
         .map_err(|e| CaseError::Failed(format!("pool invariant violated: {e}")))?;

@@ -108,7 +108,7 @@ pub(crate) async fn fifty_tasks_share_five_connections_for_5000_queries_without_
         "connections discarded as broken"
     );
     ensure_eq!(stats.timeouts_total, 0, "acquires that timed out");
-    let sessions = cx.count_sessions(&pool).await?;
+    let sessions = cx.count_sessions().await?;
     ensure!(
         sessions <= POOL_SIZE && sessions == stats.total,
         "the server shows {sessions} sessions of the pool; the pool has {} open",

@@ -19,7 +19,7 @@ pub(crate) async fn pool_warms_up_to_min_size_and_pings<T: ConformanceTarget>(
     ensure_eq!(stats.total, 3, "connections open after build()");
     ensure_eq!(stats.idle, 3, "idle connections after build()");
     ensure_eq!(stats.created_total, 3, "connections created by warm-up");
-    cx.expect_sessions(&pool, 3, "after warm-up").await?;
+    cx.expect_sessions(3, "after warm-up").await?;
 
     let mut conn = pool.get().await.context("get() from a warm pool")?;
     conn.ping().await.context("ping on a pooled connection")?;

@@ -131,8 +131,7 @@ pub(crate) async fn killed_session_fails_as_broken_and_is_replaced<T: Conformanc
     );
     drop(fresh);
     cx.settle(&pool).await?;
-    cx.expect_sessions(&pool, 1, "after the replacement")
-        .await?;
+    cx.expect_sessions(1, "after the replacement").await?;
     cx.close(pool).await
 }
 
@@ -175,7 +174,6 @@ pub(crate) async fn killed_session_is_replaced_before_the_next_caller_sees_it<
     );
     drop(next);
     cx.settle(&pool).await?;
-    cx.expect_sessions(&pool, 1, "after the replacement")
-        .await?;
+    cx.expect_sessions(1, "after the replacement").await?;
     cx.close(pool).await
 }

@@ -50,6 +50,7 @@ macro_rules! __every_case {
             session::session_variable_does_not_survive_reset,
             concurrency::fifty_tasks_share_five_connections_for_5000_queries_without_leaks,
             close::close_leaves_no_session_on_the_server,
+            close::dropping_the_pool_without_close_ends_its_sessions,
             close::connection_held_during_close_is_closed_when_returned,
         }
     };

@@ -19,9 +19,17 @@ const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 /// room for a loaded machine.
 const MARGIN: Duration = Duration::from_millis(1500);
 
-/// The target's long query fails with `QueryTimeout(query_timeout)` no sooner than the timeout
-/// and within the margin after it; the same connection then answers `SELECT 1`, is not broken,
-/// and the pool keeps it.
+/// The two calls a statement can run through; adapters often take different paths for them.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Query,
+    Execute,
+}
+
+/// The target's long query, run with `query` and then with `execute`, fails with
+/// `QueryTimeout(query_timeout)` no sooner than the timeout and within the margin after it;
+/// each time the same connection then answers `SELECT 1` and is not broken, and the pool keeps
+/// it for the next holder.
 pub(crate) async fn long_query_is_cancelled_at_the_query_timeout<T: ConformanceTarget>(
     cx: Arc<CaseContext<T>>,
 ) -> CaseResult {
@@ -31,48 +39,58 @@ pub(crate) async fn long_query_is_cancelled_at_the_query_timeout<T: ConformanceT
     let id = conn.id();
     let long_query = cx.target().long_query();
 
-    let started = Instant::now();
-    let result = conn.query(&long_query, &[]).await;
-    let took = started.elapsed();
-    match result {
-        Err(Error::QueryTimeout(limit)) => {
-            ensure_eq!(limit, QUERY_TIMEOUT, "the timeout QueryTimeout reports")
+    for method in [Method::Query, Method::Execute] {
+        let started = Instant::now();
+        let result = match method {
+            Method::Query => conn.query(&long_query, &[]).await.map(|_| ()),
+            Method::Execute => conn.execute(&long_query, &[]).await.map(|_| ()),
+        };
+        let took = started.elapsed();
+        match result {
+            Err(Error::QueryTimeout(limit)) => ensure_eq!(
+                limit,
+                QUERY_TIMEOUT,
+                "the timeout QueryTimeout reports ({method:?})"
+            ),
+            Err(other) => {
+                return Err(CaseError::Failed(format!(
+                    "`{long_query}` through {method:?} should fail with Error::QueryTimeout, \
+                     got {other} ({other:?}) after {took:?}"
+                )));
+            }
+            Ok(()) => {
+                return Err(CaseError::Failed(format!(
+                    "`{long_query}` through {method:?} finished after {took:?} despite a \
+                     {QUERY_TIMEOUT:?} timeout"
+                )));
+            }
         }
-        Err(other) => {
-            return Err(CaseError::Failed(format!(
-                "`{long_query}` should fail with Error::QueryTimeout, got {other} ({other:?}) after {took:?}"
-            )));
-        }
-        Ok(rows) => {
-            return Err(CaseError::Failed(format!(
-                "`{long_query}` finished after {took:?} despite a {QUERY_TIMEOUT:?} timeout: {rows:?}"
-            )));
-        }
+        ensure!(
+            took >= QUERY_TIMEOUT,
+            "{method:?} failed after {took:?}, before the {QUERY_TIMEOUT:?} timeout"
+        );
+        ensure!(
+            took <= QUERY_TIMEOUT + MARGIN,
+            "{method:?} was cancelled after {took:?}, later than the {QUERY_TIMEOUT:?} timeout \
+             plus {MARGIN:?}"
+        );
+        ensure!(
+            !conn.is_broken(),
+            "the connection is broken after a cancelled {method:?}"
+        );
+        ensure_eq!(
+            scalar_i64(&mut *conn, "SELECT 1", &[]).await?,
+            1,
+            "SELECT 1 on the same connection after the cancelled {method:?}"
+        );
     }
-    ensure!(
-        took >= QUERY_TIMEOUT,
-        "the query failed after {took:?}, before the {QUERY_TIMEOUT:?} timeout"
-    );
-    ensure!(
-        took <= QUERY_TIMEOUT + MARGIN,
-        "the query was cancelled after {took:?}, later than the {QUERY_TIMEOUT:?} timeout plus {MARGIN:?}"
-    );
-    ensure!(
-        !conn.is_broken(),
-        "the connection is broken after a cancelled query"
-    );
-    ensure_eq!(
-        scalar_i64(&mut *conn, "SELECT 1", &[]).await?,
-        1,
-        "SELECT 1 on the same connection after the cancel"
-    );
     drop(conn);
 
-    let mut again = pool.get().await.context("get() after the cancel")?;
+    let mut again = pool.get().await.context("get() after the cancels")?;
     ensure_eq!(
         again.id(),
         id,
-        "connection kept by the pool after a cancelled query"
+        "connection kept by the pool after cancelled statements"
     );
     ensure_eq!(
         scalar_i64(&mut *again, "SELECT 2", &[]).await?,

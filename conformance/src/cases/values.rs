@@ -36,7 +36,9 @@ async fn values_table<T: ConformanceTarget>(
     cx.create_table(conn, "values", &columns).await
 }
 
-/// Inserts `value` into `column` of row `id` and reads it back, both with bound parameters.
+/// Inserts `value` into `column` of row `id` with bound parameters and reads it back twice:
+/// with a bound parameter, and with none (MySQL answers parameterless statements over its text
+/// protocol, where values travel as text). Both reads must agree; the first is returned.
 async fn round_trip<C: ConnectionProtocol + ?Sized>(
     conn: &mut C,
     table: &str,
@@ -55,19 +57,41 @@ async fn round_trip<C: ConnectionProtocol + ?Sized>(
         .await
         .context(format!("inserting {} into {column}", show(value)))?;
     ensure_eq!(inserted, 1, "rows affected by inserting {}", show(value));
-    let select = format!(
-        "SELECT {column} FROM {table} WHERE id = {}",
-        style.placeholder(1)
-    );
-    let rows = conn
-        .query(&select, &[Value::I64(id)])
-        .await
-        .context(&select)?;
-    ensure_eq!(rows.len(), 1, "rows read back for id {id}");
+    let bound = read_one(
+        conn,
+        &format!(
+            "SELECT {column} FROM {table} WHERE id = {}",
+            style.placeholder(1)
+        ),
+        &[Value::I64(id)],
+    )
+    .await?;
+    let inline = read_one(
+        conn,
+        &format!("SELECT {column} FROM {table} WHERE id = {id}"),
+        &[],
+    )
+    .await?;
+    expect_value(
+        &inline,
+        &bound,
+        &format!("{column} read without parameters vs. with a bound parameter"),
+    )?;
+    Ok(bound)
+}
+
+/// The only column of the only row `sql` returns.
+async fn read_one<C: ConnectionProtocol + ?Sized>(
+    conn: &mut C,
+    sql: &str,
+    params: &[Value],
+) -> CaseResult<Value> {
+    let rows = conn.query(sql, params).await.context(sql)?;
+    ensure_eq!(rows.len(), 1, "rows returned by `{sql}`");
     rows[0]
         .get(0)
         .cloned()
-        .ok_or_else(|| CaseError::Failed(format!("`{select}` returned no column")))
+        .ok_or_else(|| CaseError::Failed(format!("`{sql}` returned no column")))
 }
 
 /// Round-trips each value of `values` through `column` and requires it back unchanged.

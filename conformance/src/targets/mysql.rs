@@ -1,5 +1,8 @@
 //! [`MysqlTarget`]: adapter-mysql against a real MySQL or MariaDB server.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
 use adapter_mysql::{MysqlConnection, MysqlConnector, MysqlOptions};
 use pool_core::{ConnectionProtocol, Connector, Value, async_trait};
 
@@ -21,9 +24,11 @@ const DEFAULT_URL: &str = "mysql://root@127.0.0.1:3306/test";
 /// queries) and asks `information_schema.PROCESSLIST` which are still there
 /// ([`MysqlConnector::live_session_ids`]); that is this target's session count. Sessions also
 /// carry the marker as the `program_name` connection attribute, for MySQL's performance schema.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MysqlTarget {
     url: String,
+    /// The connectors made for each marker, whose recorded session ids are its sessions.
+    connectors: Mutex<HashMap<Marker, Vec<MysqlConnector>>>,
 }
 
 impl MysqlTarget {
@@ -34,7 +39,22 @@ impl MysqlTarget {
 
     /// The server at `url` (any URL adapter-mysql accepts).
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into() }
+        Self {
+            url: url.into(),
+            connectors: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_connectors(&self) -> MutexGuard<'_, HashMap<Marker, Vec<MysqlConnector>>> {
+        // A panic while holding the lock cannot leave the map inconsistent.
+        self.connectors.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn connectors_of(&self, marker: &Marker) -> Vec<MysqlConnector> {
+        self.lock_connectors()
+            .get(marker)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn options(&self) -> pool_core::Result<MysqlOptions> {
@@ -64,10 +84,15 @@ impl ConformanceTarget for MysqlTarget {
         redact_url(&self.url)
     }
 
+    /// A connector whose sessions carry the marker as `program_name`; the target keeps a clone
+    /// (clones share the record of opened sessions) to count them later.
     fn connector(&self, marker: &Marker) -> pool_core::Result<MysqlConnector> {
-        Ok(MysqlConnector::new(
-            self.options()?.with_program_name(marker.as_str()),
-        ))
+        let connector = MysqlConnector::new(self.options()?.with_program_name(marker.as_str()));
+        self.lock_connectors()
+            .entry(marker.clone())
+            .or_default()
+            .push(connector.clone());
+        Ok(connector)
     }
 
     fn column_types(&self) -> ColumnTypes {
@@ -118,16 +143,22 @@ impl ConformanceTarget for MysqlTarget {
         })
     }
 
-    /// The connector's recorded sessions that `information_schema.PROCESSLIST` still lists.
-    async fn count_sessions(
-        &self,
-        connector: &MysqlConnector,
-        _marker: &Marker,
-    ) -> Result<Option<usize>, String> {
-        connector
-            .live_session_ids()
-            .await
-            .map(|ids| Some(ids.len()))
-            .map_err(|e| e.to_string())
+    /// The sessions recorded by the marker's connectors that `information_schema.PROCESSLIST`
+    /// still lists.
+    async fn count_sessions(&self, marker: &Marker) -> Result<Option<usize>, String> {
+        let connectors = self.connectors_of(marker);
+        let mut live = 0;
+        for connector in connectors {
+            live += connector
+                .live_session_ids()
+                .await
+                .map_err(|e| e.to_string())?
+                .len();
+        }
+        Ok(Some(live))
+    }
+
+    async fn clean_up(&self, marker: &Marker) {
+        self.lock_connectors().remove(marker);
     }
 }

@@ -138,11 +138,7 @@ impl ConformanceTarget for PostgresTarget {
     }
 
     /// Sessions in `pg_stat_activity` whose `application_name` is the marker.
-    async fn count_sessions(
-        &self,
-        _connector: &PostgresConnector,
-        marker: &Marker,
-    ) -> Result<Option<usize>, String> {
+    async fn count_sessions(&self, marker: &Marker) -> Result<Option<usize>, String> {
         let count = self
             .admin_scalar(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",

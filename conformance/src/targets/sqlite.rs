@@ -121,11 +121,7 @@ impl ConformanceTarget for SqliteTarget {
     }
 
     /// Open descriptors of this process on the case's database file.
-    async fn count_sessions(
-        &self,
-        _connector: &SqliteConnector,
-        marker: &Marker,
-    ) -> Result<Option<usize>, String> {
+    async fn count_sessions(&self, marker: &Marker) -> Result<Option<usize>, String> {
         let database = self.database(marker);
         let fds = match std::fs::read_dir("/proc/self/fd") {
             Ok(fds) => fds,
