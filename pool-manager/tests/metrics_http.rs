@@ -1,0 +1,158 @@
+//! The status service over real HTTP: `/metrics` parsed by a real Prometheus parser,
+//! `/health`, `/stats` and `/dashboard`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::http::{get, service_with_activity};
+use common::test_pool_with;
+use pool_core::testing::Behavior;
+use prometheus_parse::{Sample, Scrape, Value};
+
+fn scrape(text: &str) -> Scrape {
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses")
+}
+
+fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> &'a Sample {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("no sample {metric} {labels:?}"))
+}
+
+fn number(sample: &Sample) -> f64 {
+    match &sample.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        other => panic!("{} is not a number: {other:?}", sample.metric),
+    }
+}
+
+const OTEL_NAMES: [&str; 9] = [
+    "db_client_connection_count",
+    "db_client_connection_max",
+    "db_client_connection_idle_max",
+    "db_client_connection_idle_min",
+    "db_client_connection_pending_requests",
+    "db_client_connection_timeouts_total",
+    "db_client_connection_create_time_seconds",
+    "db_client_connection_wait_time_seconds",
+    "db_client_connection_use_time_seconds",
+];
+
+#[tokio::test]
+async fn metrics_scraped_over_http_parse_and_reflect_activity() {
+    let (_manager, server) = service_with_activity(25).await;
+    let (status, text) = get(&server, "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = scrape(&text);
+    let names: BTreeSet<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for name in OTEL_NAMES {
+        assert!(names.contains(name), "{name} missing from {names:?}");
+    }
+
+    let cache = ("pool_name", "cache");
+    let reports = ("pool_name", "reports");
+    assert_eq!(number(find(&scrape, "db_client_connection_count", &[cache, ("state", "used")])), 0.0);
+    assert!(number(find(&scrape, "db_client_connection_count", &[cache, ("state", "idle")])) >= 1.0);
+    assert_eq!(number(find(&scrape, "db_client_connection_max", &[cache])), 4.0);
+    assert_eq!(number(find(&scrape, "db_client_connection_idle_min", &[reports])), 1.0);
+    assert_eq!(number(find(&scrape, "db_client_connection_timeouts_total", &[reports])), 1.0);
+    assert_eq!(number(find(&scrape, "db_client_connection_timeouts_total", &[cache])), 0.0);
+    assert!(number(find(&scrape, "db_client_connection_checkouts_total", &[cache])) >= 26.0);
+    assert_eq!(
+        number(find(&scrape, "db_client_connection_circuit_state", &[cache, ("state", "closed")])),
+        1.0
+    );
+
+    // Histograms: cumulative buckets ending in +Inf = _count, which counts every checkout.
+    let wait = find(&scrape, "db_client_connection_wait_time_seconds", &[cache]);
+    let Value::Histogram(buckets) = &wait.value else {
+        panic!("wait_time is not a histogram: {wait:?}")
+    };
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "{buckets:?}");
+    let last = buckets.last().unwrap();
+    assert!(last.less_than.is_infinite());
+    let count = number(find(&scrape, "db_client_connection_wait_time_seconds_count", &[cache]));
+    assert_eq!(last.count, count);
+    assert!(count >= 26.0, "every checkout is counted: {count}");
+    let used = find(&scrape, "db_client_connection_use_time_seconds", &[cache]);
+    let Value::Histogram(used) = &used.value else { panic!() };
+    assert!(used.last().unwrap().count >= 26.0);
+    let created = number(find(&scrape, "db_client_connection_create_time_seconds_count", &[cache]));
+    assert!(created >= 1.0);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_exported_metric_is_documented_in_docs_metrics_md() {
+    let (_manager, server) = service_with_activity(1).await;
+    let (_, text) = get(&server, "/metrics").await;
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
+        .expect("docs/metrics.md exists");
+    let families: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.len() >= 25, "{families:?}");
+    for family in families {
+        assert!(docs.contains(&format!("`{family}")), "{family} is not in docs/metrics.md");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn health_is_200_while_healthy_and_503_once_a_pool_is_critical() {
+    let (manager, server) = service_with_activity(1).await;
+    let (status, body) = get(&server, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["pools"]["cache"]["state"], "healthy");
+
+    let (flaky, faults) = test_pool_with("flaky", 0, 2, |c| {
+        c.circuit_breaker.failure_threshold = 1;
+        c.acquire_timeout = Duration::from_secs(1);
+    })
+    .await;
+    manager.register("flaky", flaky).unwrap();
+    faults.set_connect(Behavior::Fail);
+    assert!(manager.get("flaky").await.is_err());
+
+    let (status, body) = get(&server, "/health").await;
+    assert_eq!(status, 503, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "critical");
+    assert_eq!(json["pools"]["flaky"]["state"], "critical");
+    assert_eq!(json["pools"]["flaky"]["circuit"], "open");
+    assert_eq!(json["pools"]["cache"]["state"], "healthy");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn stats_endpoint_serves_every_pool_as_json() {
+    let (_manager, server) = service_with_activity(3).await;
+    let (status, body) = get(&server, "/stats").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["pools"]["cache"]["checkouts_total"], 4);
+    assert_eq!(json["pools"]["reports"]["timeouts_total"], 1);
+    assert_eq!(json["routes"]["cache"]["primary"], "cache");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn dashboard_is_one_self_contained_page() {
+    let (_manager, server) = service_with_activity(1).await;
+    let (status, body) = get(&server, "/dashboard").await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("<!doctype html>"));
+    for external in ["src=\"http", "href=\"http", "src=\"//", "href=\"//", "@import", "<link", "<script src"] {
+        assert!(!body.contains(external), "the page loads an external asset: {external}");
+    }
+    assert!(body.contains("fetch(\"stats\""), "it polls the stats next to it");
+    server.shutdown().await.unwrap();
+}
