@@ -37,8 +37,6 @@ pub(crate) struct Inner<M: Connector> {
     pub(crate) hooks: Hooks<M::Connection>,
     pub(crate) state: Mutex<State<M::Connection>>,
     pub(crate) metrics: Metrics,
-    /// Checkouts served after waiting (those served at once are counted under the lock).
-    pub(crate) waited_checkouts: AtomicU64,
     pub(crate) epoch: Instant,
     next_id: AtomicU64,
     /// Cancelled when the pool closes or its last handle drops: ends every background task.
@@ -46,6 +44,9 @@ pub(crate) struct Inner<M: Connector> {
     runtime: tokio::runtime::Handle,
     /// Signalled whenever a closed pool gets closer to holding nothing.
     drained: Notify,
+    /// Wakes the deadline watcher when a waiter arrives with an earlier deadline than the one
+    /// it sleeps until.
+    pub(crate) deadline_watch: Arc<Notify>,
 }
 
 /// Where a connection is counted while it is outside the idle set.
@@ -55,13 +56,6 @@ pub(crate) enum CountedIn {
     Active,
     /// Taken out by the background health check.
     Checking,
-}
-
-/// What the acquire loop does next, decided in one critical section.
-enum Next<C> {
-    Ready(Conn<C>),
-    Wait(Ticket),
-    Fail(Error),
 }
 
 impl<M: Connector> Inner<M> {
@@ -78,12 +72,12 @@ impl<M: Connector> Inner<M> {
             hooks,
             state: Mutex::new(state),
             metrics: Metrics::new(now),
-            waited_checkouts: AtomicU64::new(0),
             epoch: now,
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             runtime: tokio::runtime::Handle::current(),
             drained: Notify::new(),
+            deadline_watch: Arc::new(Notify::new()),
             config,
         })
     }
@@ -122,30 +116,24 @@ impl<M: Connector> Inner<M> {
         caller: &'static Location<'static>,
     ) -> Result<PooledConnection<M>> {
         let mut started: Option<Instant> = None;
+        let mut deadline: Option<Instant> = None;
         let mut backoff = self.config.connect_backoff_initial;
         loop {
-            let (conn, waited_until) = match self.next_step() {
-                Next::Ready(conn) => (conn, None),
-                Next::Fail(error) => return Err(error),
-                Next::Wait(ticket) => {
-                    let start = *started.get_or_insert_with(Instant::now);
-                    let wait = WaitForConnection {
-                        inner: self,
-                        ticket,
-                        finished: false,
-                    };
-                    match tokio::time::timeout_at(start + timeout, wait).await {
-                        Ok(Ok(conn)) => {
-                            let now = Instant::now();
-                            self.metrics.wait.record(now - start);
-                            self.waited_checkouts.fetch_add(1, Ordering::Relaxed);
-                            (conn, Some(now))
-                        }
-                        Ok(Err(error)) => return Err(error),
-                        Err(_) => return Err(self.timeout_error(start)),
-                    }
-                }
-            };
+            let acquired = Acquire {
+                inner: self,
+                timeout,
+                deadline,
+                ticket: None,
+                enqueued_at: None,
+                finished: false,
+            }
+            .await?;
+            let conn = acquired.conn;
+            let waited_until = acquired.served_at;
+            if let Some((enqueued_at, queue_deadline)) = acquired.queued {
+                started.get_or_insert(enqueued_at);
+                deadline.get_or_insert(queue_deadline);
+            }
             let fresh = conn.checkouts == 0;
             let mut pending = PooledConnection::pending(self.clone(), conn);
             if pending.conn_mut().raw.is_broken() {
@@ -169,7 +157,7 @@ impl<M: Connector> Inner<M> {
                 return Ok(pending);
             };
             let start = *started.get_or_insert(now);
-            let deadline = start + timeout;
+            let deadline = *deadline.get_or_insert(start + timeout);
             if !self.checkout_checks_due(pending.conn_mut(), now) {
                 pending.activate(
                     Some(now),
@@ -264,53 +252,6 @@ impl<M: Connector> Inner<M> {
                 .leak_capture_backtrace
                 .then(std::backtrace::Backtrace::force_capture),
         })
-    }
-
-    /// One critical section: take an idle connection, or queue and start what is needed.
-    fn next_step(self: &Arc<Self>) -> Next<M::Connection> {
-        let mut st = self.state.lock();
-        if st.closed {
-            return Next::Fail(Error::Closed);
-        }
-        if let Some(conn) = st.take_idle() {
-            return Next::Ready(conn);
-        }
-        // This caller needs a new connection unless the pool is full (a holder will return
-        // one) or connections already being opened are not yet spoken for.
-        let needs_new = st.now_total() < st.max_size && st.waiters.waiting() >= st.connecting;
-        if needs_new && st.breaker.state() != CircuitState::Closed {
-            let (permit, transition) = st.breaker.permit(Instant::now());
-            match permit {
-                Permit::Reject { retry_in } => {
-                    let error = Error::CircuitOpen {
-                        retry_in,
-                        failures: st.breaker.consecutive_failures(),
-                        last_error: st.last_connect_error.clone(),
-                    };
-                    drop(st);
-                    Counters::bump(&self.metrics.counters.circuit_rejections);
-                    return Next::Fail(error);
-                }
-                Permit::Trial => {
-                    let ticket = st.waiters.push(None);
-                    let n = st.reserve_creates(1);
-                    drop(st);
-                    self.report_transition(transition);
-                    self.spawn_creates(n, true);
-                    return Next::Wait(ticket);
-                }
-                Permit::Connect => {}
-            }
-        }
-        let ticket = st.waiters.push(None);
-        let n = if st.breaker.state() == CircuitState::Closed {
-            st.reserve_creates(usize::MAX)
-        } else {
-            0
-        };
-        drop(st);
-        self.spawn_creates(n, false);
-        Next::Wait(ticket)
     }
 
     /// Validates a connection taken for a checkout and runs the before-checkout hook.
@@ -558,23 +499,28 @@ impl<M: Connector> Inner<M> {
             let loose = Loose::new(self.clone(), conn, CountedIn::Active);
             self.spawn(loose.reset_and_return());
         } else {
-            self.put_back(conn, CountedIn::Active);
+            self.put_back(conn, CountedIn::Active, Some(now));
         }
     }
 
     /// Puts a usable connection back: to the oldest waiter, else idle.
-    pub(crate) fn put_back(self: &Arc<Self>, conn: Conn<M::Connection>, from: CountedIn) {
+    pub(crate) fn put_back(
+        self: &Arc<Self>,
+        conn: Conn<M::Connection>,
+        from: CountedIn,
+        now: Option<Instant>,
+    ) {
         let mut st = self.state.lock();
         leave(&mut st, from);
-        let placed = st.place(conn);
+        let placed = st.place(conn, now);
         drop(st);
         self.after_place(placed);
     }
 
     fn after_place(self: &Arc<Self>, placed: Placed<M::Connection>) {
         match placed {
-            Placed::Handed(Some(waker)) => waker.wake(),
-            Placed::Handed(None) | Placed::Idle => {}
+            Placed::Handed(waker) => waker.wake(),
+            Placed::Idle => {}
             Placed::Surplus(conn) => self.close_counted(conn),
         }
     }
@@ -610,7 +556,7 @@ impl<M: Connector> Inner<M> {
 
     /// A waiter left after a connection was handed to it: pass the connection on.
     fn return_unclaimed(self: &Arc<Self>, conn: Conn<M::Connection>) {
-        self.put_back(conn, CountedIn::Active);
+        self.put_back(conn, CountedIn::Active, None);
     }
 
     // ----- closing ---------------------------------------------------------------------------
@@ -693,33 +639,131 @@ fn as_backend_error(error: &Error) -> BackendError {
     }
 }
 
-/// A waiter's place in line, as a future. Dropping it leaves the line; a connection handed
-/// over in the meantime is passed to the next waiter, never lost.
-struct WaitForConnection<'a, M: Connector> {
+/// What one pass of [`Acquire`] got.
+struct Acquired<C> {
+    conn: Conn<C>,
+    /// When the connection was handed over, if the caller had to wait.
+    served_at: Option<Instant>,
+    /// When the caller queued, and its deadline, if it had to wait.
+    queued: Option<(Instant, Instant)>,
+}
+
+/// One pass of an acquire, as a future. Its first poll is one critical section: take an idle
+/// connection if one is free and nobody waits ahead, or join the line (with this task's waker
+/// and the deadline the pool's watcher enforces) and start whatever connects are needed.
+/// Dropping it leaves the line; a connection handed over in the meantime is passed to the
+/// next waiter, never lost.
+struct Acquire<'a, M: Connector> {
     inner: &'a Arc<Inner<M>>,
-    ticket: Ticket,
+    timeout: Duration,
+    /// Kept from an earlier pass (after a failed validation), so retries never extend it.
+    deadline: Option<Instant>,
+    ticket: Option<Ticket>,
+    enqueued_at: Option<(Instant, Instant)>,
     finished: bool,
 }
 
-impl<M: Connector> Future for WaitForConnection<'_, M> {
-    type Output = Result<Conn<M::Connection>>;
+impl<M: Connector> Future for Acquire<'_, M> {
+    type Output = Result<Acquired<M::Connection>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let ticket = self.ticket;
-        let poll = self.inner.state.lock().waiters.poll(ticket, cx.waker());
-        if poll.is_ready() {
+        let inner = self.inner;
+        if let Some(ticket) = self.ticket {
+            let mut st = inner.state.lock();
+            let Poll::Ready(served) = st.waiters.poll(ticket, cx.waker()) else {
+                return Poll::Pending;
+            };
             self.finished = true;
+            let conn = match served.value {
+                Ok(conn) => conn,
+                Err(error) => return Poll::Ready(Err(error)),
+            };
+            st.waited_checkouts += 1;
+            drop(st);
+            let (enqueued_at, deadline) = self.enqueued_at.expect("set when queued");
+            let served_at = match served.waited {
+                Some(waited) => enqueued_at + waited,
+                None => Instant::now(),
+            };
+            inner.metrics.wait.record(served_at - enqueued_at);
+            return Poll::Ready(Ok(Acquired {
+                conn,
+                served_at: Some(served_at),
+                queued: Some((enqueued_at, deadline)),
+            }));
         }
-        poll
+
+        let mut st = inner.state.lock();
+        if st.closed {
+            self.finished = true;
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if let Some(conn) = st.take_idle() {
+            self.finished = true;
+            return Poll::Ready(Ok(Acquired {
+                conn,
+                served_at: None,
+                queued: None,
+            }));
+        }
+        let now = Instant::now();
+        // This caller needs a new connection unless the pool is full (a holder will return
+        // one) or connections already being opened are not yet spoken for.
+        let needs_new = st.now_total() < st.max_size && st.waiters.waiting() >= st.connecting;
+        let mut trial = false;
+        let mut transition = None;
+        if needs_new && st.breaker.state() != CircuitState::Closed {
+            let (permit, changed) = st.breaker.permit(now);
+            transition = changed;
+            match permit {
+                Permit::Reject { retry_in } => {
+                    let error = Error::CircuitOpen {
+                        retry_in,
+                        failures: st.breaker.consecutive_failures(),
+                        last_error: st.last_connect_error.clone(),
+                    };
+                    drop(st);
+                    self.finished = true;
+                    Counters::bump(&inner.metrics.counters.circuit_rejections);
+                    return Poll::Ready(Err(error));
+                }
+                Permit::Trial => trial = true,
+                Permit::Connect => {}
+            }
+        }
+        let timeout = self.timeout;
+        let deadline = *self.deadline.get_or_insert(now + timeout);
+        let ticket = st.waiters.push(cx.waker().clone(), now, deadline);
+        let wake_watcher = st.watch_armed.is_none_or(|armed| deadline < armed);
+        if wake_watcher {
+            st.watch_armed = Some(deadline);
+        }
+        let creates = if trial {
+            st.reserve_creates(1)
+        } else if st.breaker.state() == CircuitState::Closed {
+            st.reserve_creates(usize::MAX)
+        } else {
+            0
+        };
+        drop(st);
+        self.ticket = Some(ticket);
+        self.enqueued_at = Some((now, deadline));
+        if wake_watcher {
+            inner.deadline_watch.notify_one();
+        }
+        inner.report_transition(transition);
+        inner.spawn_creates(creates, trial);
+        Poll::Pending
     }
 }
 
-impl<M: Connector> Drop for WaitForConnection<'_, M> {
+impl<M: Connector> Drop for Acquire<'_, M> {
     fn drop(&mut self) {
+        let Some(ticket) = self.ticket else { return };
         if self.finished {
             return;
         }
-        let unclaimed = self.inner.state.lock().waiters.cancel(self.ticket);
+        let unclaimed = self.inner.state.lock().waiters.cancel(ticket);
         if let Some(Ok(conn)) = unclaimed {
             self.inner.return_unclaimed(conn);
         }
@@ -812,7 +856,7 @@ impl<M: Connector> Loose<M> {
     /// Puts the connection back into service.
     pub(crate) fn put_back(mut self) {
         if let Some(conn) = self.conn.take() {
-            self.inner.put_back(conn, self.from);
+            self.inner.put_back(conn, self.from, None);
         }
     }
 

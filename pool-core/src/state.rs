@@ -44,12 +44,17 @@ pub(crate) struct State<C> {
     pub(crate) last_connect_error: Option<BackendError>,
     /// Checkouts served without waiting: counted here because the lock is held anyway.
     pub(crate) immediate_checkouts: u64,
+    /// Checkouts served after waiting, counted when the waiter takes its connection.
+    pub(crate) waited_checkouts: u64,
+    /// The deadline the deadline watcher is sleeping until, if any: a new waiter with an
+    /// earlier one must wake it.
+    pub(crate) watch_armed: Option<Instant>,
 }
 
 /// Where a connection went when it was placed back.
 pub(crate) enum Placed<C> {
     /// Handed to a waiter; wake it once the lock is released.
-    Handed(Option<Waker>),
+    Handed(Waker),
     /// Kept idle.
     Idle,
     /// Not wanted (pool closed or above its size): close it.
@@ -80,6 +85,8 @@ impl<C> State<C> {
             live: HashMap::with_capacity(max_size),
             last_connect_error: None,
             immediate_checkouts: 0,
+            waited_checkouts: 0,
+            watch_armed: None,
         }
     }
 
@@ -137,7 +144,8 @@ impl<C> State<C> {
         self.connecting -= 1;
         self.open += 1;
         self.live.insert(conn.meta.id, conn.meta.clone());
-        self.place(conn)
+        let now = conn.last_used;
+        self.place(conn, Some(now))
     }
 
     /// A reserved slot is given up (the connect failed or was abandoned).
@@ -146,16 +154,18 @@ impl<C> State<C> {
     }
 
     /// Puts a connection that is not checked out (new, or back from a holder or a health
-    /// check) where it is needed: the oldest waiter first, else the idle set.
-    pub(crate) fn place(&mut self, conn: Conn<C>) -> Placed<C> {
+    /// check) where it is needed: the oldest waiter first, else the idle set. `now`, if the
+    /// caller has it, saves the waiter a clock read.
+    pub(crate) fn place(&mut self, conn: Conn<C>, now: Option<Instant>) -> Placed<C> {
         if self.closed || self.open > self.max_size {
             return Placed::Surplus(self.forget(conn));
         }
-        self.active += 1;
-        match self.waiters.hand_over(Ok(conn)) {
-            Ok(waker) => Placed::Handed(waker),
+        match self.waiters.hand_over(Ok(conn), now) {
+            Ok(waker) => {
+                self.active += 1;
+                Placed::Handed(waker)
+            }
             Err(Ok(conn)) => {
-                self.active -= 1;
                 self.idle.push_back(conn);
                 Placed::Idle
             }

@@ -5,6 +5,10 @@
 //! woken. Registering and handing over happen under the same lock, so a wake-up can never be
 //! missed between "no connection free" and "I am waiting" (the bug that deadlocked bb8).
 //!
+//! Every waiter carries its deadline. One watcher per pool (`maintenance::deadlines`) fails
+//! the expired ones, so a wait needs no timer of its own: registering and cancelling a tokio
+//! timer per wait would cost more than the rest of the wait path.
+//!
 //! Entries are kept in ticket order in a `VecDeque` that reuses its memory, so waiting
 //! allocates nothing in the steady state. A cancelled waiter is marked gone and skipped;
 //! a value delivered to a waiter that was cancelled before taking it is given back by
@@ -12,15 +16,32 @@
 
 use std::collections::VecDeque;
 use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 enum Entry<T> {
-    Waiting(Option<Waker>),
-    Ready(T),
+    Waiting {
+        waker: Waker,
+        enqueued_at: Instant,
+        deadline: Instant,
+    },
+    Ready {
+        value: T,
+        enqueued_at: Instant,
+        handed_at: Option<Instant>,
+    },
     Gone,
 }
 
 /// A ticket: a waiter's place in line.
 pub(crate) type Ticket = u64;
+
+/// What a waiter receives: the value, and how long it waited when the giver knew the time.
+pub(crate) struct Served<T> {
+    pub(crate) value: T,
+    pub(crate) waited: Option<Duration>,
+}
 
 pub(crate) struct WaiterQueue<T> {
     entries: VecDeque<Entry<T>>,
@@ -47,34 +68,45 @@ impl<T> WaiterQueue<T> {
     }
 
     /// Takes a place at the back of the line.
-    pub(crate) fn push(&mut self, waker: Option<Waker>) -> Ticket {
+    pub(crate) fn push(&mut self, waker: Waker, enqueued_at: Instant, deadline: Instant) -> Ticket {
         let ticket = self.base + self.entries.len() as u64;
-        self.entries.push_back(Entry::Waiting(waker));
+        self.entries.push_back(Entry::Waiting {
+            waker,
+            enqueued_at,
+            deadline,
+        });
         self.waiting += 1;
         ticket
     }
 
     /// The value handed to `ticket`, or `Pending` after remembering `waker`.
-    pub(crate) fn poll(&mut self, ticket: Ticket, waker: &Waker) -> Poll<T> {
+    pub(crate) fn poll(&mut self, ticket: Ticket, waker: &Waker) -> Poll<Served<T>> {
         let Some(entry) = self.entry_mut(ticket) else {
             // Only a ticket that was already completed can be missing; its future never polls
             // again, so this is unreachable in practice and harmless if it were reached.
             return Poll::Pending;
         };
         match entry {
-            Entry::Waiting(stored) => {
-                match stored {
-                    Some(w) if w.will_wake(waker) => {}
-                    _ => *stored = Some(waker.clone()),
+            Entry::Waiting { waker: stored, .. } => {
+                if !stored.will_wake(waker) {
+                    *stored = waker.clone();
                 }
                 Poll::Pending
             }
-            Entry::Ready(_) => {
-                let Entry::Ready(value) = std::mem::replace(entry, Entry::Gone) else {
+            Entry::Ready { .. } => {
+                let Entry::Ready {
+                    value,
+                    enqueued_at,
+                    handed_at,
+                } = std::mem::replace(entry, Entry::Gone)
+                else {
                     unreachable!("matched Ready above")
                 };
                 self.pop_finished();
-                Poll::Ready(value)
+                Poll::Ready(Served {
+                    value,
+                    waited: handed_at.map(|at| at.saturating_duration_since(enqueued_at)),
+                })
             }
             Entry::Gone => Poll::Pending,
         }
@@ -86,27 +118,40 @@ impl<T> WaiterQueue<T> {
         let entry = self.entry_mut(ticket)?;
         let previous = std::mem::replace(entry, Entry::Gone);
         let value = match previous {
-            Entry::Waiting(_) => {
+            Entry::Waiting { .. } => {
                 self.waiting -= 1;
                 None
             }
-            Entry::Ready(value) => Some(value),
+            Entry::Ready { value, .. } => Some(value),
             Entry::Gone => None,
         };
         self.pop_finished();
         value
     }
 
-    /// Gives `value` to the oldest waiter and returns the waker to call once the lock is
-    /// released; gives the value back when nobody waits.
-    pub(crate) fn hand_over(&mut self, value: T) -> Result<Option<Waker>, T> {
+    /// Gives `value` to the oldest waiter and returns its waker, to call once the lock is
+    /// released; gives the value back when nobody waits. `now`, when the giver knows it, lets
+    /// the waiter learn how long it waited without reading the clock itself.
+    pub(crate) fn hand_over(&mut self, value: T, now: Option<Instant>) -> Result<Waker, T> {
+        if self.waiting == 0 {
+            return Err(value);
+        }
         while self.cursor < self.base + self.entries.len() as u64 {
             let index = (self.cursor - self.base) as usize;
             self.cursor += 1;
             let entry = &mut self.entries[index];
-            if let Entry::Waiting(waker) = entry {
-                let waker = waker.take();
-                *entry = Entry::Ready(value);
+            if let Entry::Waiting { enqueued_at, .. } = entry {
+                let enqueued_at = *enqueued_at;
+                let Entry::Waiting { waker, .. } = std::mem::replace(
+                    entry,
+                    Entry::Ready {
+                        value,
+                        enqueued_at,
+                        handed_at: now,
+                    },
+                ) else {
+                    unreachable!("matched Waiting above")
+                };
                 self.waiting -= 1;
                 return Ok(waker);
             }
@@ -119,13 +164,59 @@ impl<T> WaiterQueue<T> {
     pub(crate) fn hand_to_all(&mut self, mut make: impl FnMut() -> T) -> Vec<Waker> {
         let mut wakers = Vec::with_capacity(self.waiting);
         while self.waiting > 0 {
-            match self.hand_over(make()) {
-                Ok(Some(waker)) => wakers.push(waker),
-                Ok(None) => {}
+            match self.hand_over(make(), None) {
+                Ok(waker) => wakers.push(waker),
                 Err(_) => break,
             }
         }
         wakers
+    }
+
+    /// Hands a value made by `make(waited)` to every waiter whose deadline has passed.
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        mut make: impl FnMut(Duration) -> T,
+    ) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        let start = (self.cursor - self.base) as usize;
+        for entry in self.entries.iter_mut().skip(start) {
+            if let Entry::Waiting {
+                deadline,
+                enqueued_at,
+                ..
+            } = entry
+                && *deadline <= now
+            {
+                let enqueued_at = *enqueued_at;
+                let ready = Entry::Ready {
+                    value: make(now.saturating_duration_since(enqueued_at)),
+                    enqueued_at,
+                    handed_at: Some(now),
+                };
+                if let Entry::Waiting { waker, .. } = std::mem::replace(entry, ready) {
+                    wakers.push(waker);
+                }
+                self.waiting -= 1;
+            }
+        }
+        wakers
+    }
+
+    /// The earliest deadline of anyone still waiting.
+    pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
+        if self.waiting == 0 {
+            return None;
+        }
+        let start = (self.cursor - self.base) as usize;
+        self.entries
+            .iter()
+            .skip(start)
+            .filter_map(|entry| match entry {
+                Entry::Waiting { deadline, .. } => Some(*deadline),
+                _ => None,
+            })
+            .min()
     }
 
     fn entry_mut(&mut self, ticket: Ticket) -> Option<&mut Entry<T>> {
@@ -150,9 +241,18 @@ mod tests {
     use super::*;
     use std::task::Waker;
 
+    fn push(q: &mut WaiterQueue<u32>, deadline_secs: u64) -> Ticket {
+        let now = Instant::now();
+        q.push(
+            Waker::noop().clone(),
+            now,
+            now + Duration::from_secs(deadline_secs),
+        )
+    }
+
     fn poll(q: &mut WaiterQueue<u32>, t: Ticket) -> Option<u32> {
         match q.poll(t, Waker::noop()) {
-            Poll::Ready(v) => Some(v),
+            Poll::Ready(served) => Some(served.value),
             Poll::Pending => None,
         }
     }
@@ -160,11 +260,11 @@ mod tests {
     #[test]
     fn values_go_to_waiters_in_arrival_order() {
         let mut q = WaiterQueue::new();
-        let a = q.push(None);
-        let b = q.push(None);
-        let c = q.push(None);
-        assert!(q.hand_over(1).is_ok());
-        assert!(q.hand_over(2).is_ok());
+        let a = push(&mut q, 10);
+        let b = push(&mut q, 10);
+        let c = push(&mut q, 10);
+        assert!(q.hand_over(1, None).is_ok());
+        assert!(q.hand_over(2, None).is_ok());
         assert_eq!(poll(&mut q, b), Some(2));
         assert_eq!(poll(&mut q, a), Some(1));
         assert_eq!(poll(&mut q, c), None);
@@ -174,22 +274,35 @@ mod tests {
     #[test]
     fn cancelled_waiters_are_skipped_and_undelivered_values_come_back() {
         let mut q = WaiterQueue::new();
-        let a = q.push(None);
-        let b = q.push(None);
+        let a = push(&mut q, 10);
+        let b = push(&mut q, 10);
         assert_eq!(q.cancel(a), None);
-        assert!(q.hand_over(7).is_ok());
+        assert!(q.hand_over(7, None).is_ok());
         // b was served but cancels before taking it: the value must come back.
         assert_eq!(q.cancel(b), Some(7));
         assert_eq!(q.waiting(), 0);
-        assert!(matches!(q.hand_over(8), Err(8)));
+        assert!(matches!(q.hand_over(8, None), Err(8)));
+    }
+
+    #[test]
+    fn only_expired_waiters_are_failed_and_the_next_deadline_is_known() {
+        let mut q = WaiterQueue::new();
+        let short = push(&mut q, 1);
+        let long = push(&mut q, 5);
+        let expired = q.expire(Instant::now() + Duration::from_secs(2), |_| 99);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(poll(&mut q, short), Some(99));
+        assert_eq!(poll(&mut q, long), None);
+        assert_eq!(q.waiting(), 1);
+        assert!(q.earliest_deadline().unwrap() > Instant::now() + Duration::from_secs(4));
     }
 
     #[test]
     fn the_queue_reuses_its_memory() {
         let mut q = WaiterQueue::new();
         for round in 0..1000u32 {
-            let t = q.push(None);
-            assert!(q.hand_over(round).is_ok());
+            let t = push(&mut q, 10);
+            assert!(q.hand_over(round, None).is_ok());
             assert_eq!(poll(&mut q, t), Some(round));
         }
         assert!(q.entries.is_empty());

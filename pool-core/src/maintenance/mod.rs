@@ -5,6 +5,7 @@
 //! shutdown token, so closing the pool or dropping its last handle ends every task at once:
 //! no task outlives its pool.
 
+mod deadlines;
 mod health;
 mod leak;
 mod reaper;
@@ -21,6 +22,11 @@ use crate::protocol::Connector;
 
 /// Starts every background task the configuration asks for.
 pub(crate) fn start<M: Connector>(inner: &Arc<Inner<M>>) {
+    inner.spawn(deadlines::watch(
+        Arc::downgrade(inner),
+        inner.deadline_watch.clone(),
+        inner.shutdown.clone(),
+    ));
     let config = &inner.config;
     if let Some(interval) = config.health_check_interval {
         every(inner, interval, |inner| async move {

@@ -2,7 +2,6 @@
 //! rate, and tops the pool up to its warm size after failures.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
@@ -24,7 +23,7 @@ impl<M: Connector> Inner<M> {
         let mut decision = None;
         let (checkouts, surplus) = {
             let mut st = self.state.lock();
-            let checkouts = st.immediate_checkouts + self.waited_checkouts.load(Ordering::Relaxed);
+            let checkouts = st.immediate_checkouts + st.waited_checkouts;
             let utilization = if st.open == 0 {
                 0.0
             } else {
