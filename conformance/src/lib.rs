@@ -45,7 +45,9 @@ pub use marker::Marker;
 pub use matrix::Matrix;
 pub use outcome::{CaseReport, Outcome};
 pub use runner::{CASE_DEADLINE, SuiteReport, run_case, run_suite};
-pub use target::{ColumnTypes, ConformanceTarget, ConnectionOf, PooledOf, SessionVariable};
+pub use target::{
+    ColumnTypes, ConformanceTarget, ConnectionOf, KnownFailure, PooledOf, SessionVariable,
+};
 
 /// Generates one `#[test]` per conformance case, each running that case against the target the
 /// expression builds (evaluated afresh in every test).

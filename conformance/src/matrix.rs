@@ -27,7 +27,7 @@ impl Matrix {
     }
 
     /// Why the run as a whole fails: every failed case, and every skip of a required target.
-    /// Empty means success. Not-applicable cases never fail a run.
+    /// Empty means success. Not-applicable cases and known failures never fail a run.
     pub fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
         for suite in &self.suites {
@@ -55,7 +55,8 @@ impl Matrix {
     }
 
     /// The table: one row per case, one column per target (`pass 12ms`, `FAIL [1]`,
-    /// `skipped [2]`, `n/a [3]`), reasons numbered below, then totals and timings.
+    /// `skipped [2]`, `n/a [3]`, `known bug [4]`), reasons numbered below, then totals and
+    /// timings.
     pub fn render(&self) -> String {
         let mut names: Vec<&str> = Vec::new();
         for suite in &self.suites {

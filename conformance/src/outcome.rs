@@ -22,6 +22,11 @@ pub enum Outcome {
     /// The target declares that the database lacks what the case checks (SQLite has no session
     /// variables); the reason says so.
     NotApplicable(String),
+    /// The case failed, and the target lists it as a known failure
+    /// ([`ConformanceTarget::known_failures`](crate::ConformanceTarget::known_failures)): the
+    /// reason gives the declared cause and the failure. Shown in the matrix, not failing the
+    /// run.
+    KnownFailure(String),
 }
 
 impl Outcome {
@@ -30,21 +35,25 @@ impl Outcome {
         matches!(self, Outcome::Failed(_))
     }
 
-    /// The reason for a failure, skip or not-applicable; `None` for a pass.
+    /// The reason for anything but a pass; `None` for a pass.
     pub fn reason(&self) -> Option<&str> {
         match self {
             Outcome::Passed => None,
-            Outcome::Failed(r) | Outcome::Skipped(r) | Outcome::NotApplicable(r) => Some(r),
+            Outcome::Failed(r)
+            | Outcome::Skipped(r)
+            | Outcome::NotApplicable(r)
+            | Outcome::KnownFailure(r) => Some(r),
         }
     }
 
-    /// A one-word label: `pass`, `FAIL`, `skipped`, `n/a`.
+    /// A short label: `pass`, `FAIL`, `skipped`, `n/a`, `known bug`.
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Passed => "pass",
             Outcome::Failed(_) => "FAIL",
             Outcome::Skipped(_) => "skipped",
             Outcome::NotApplicable(_) => "n/a",
+            Outcome::KnownFailure(_) => "known bug",
         }
     }
 }

@@ -101,6 +101,24 @@ pub async fn run_case<T: ConformanceTarget>(target: Arc<T>, case: &Case<T>) -> C
         }
     };
     cx.clean_up().await;
+    let known = cx
+        .target()
+        .known_failures()
+        .into_iter()
+        .find(|k| k.case == case.name());
+    let outcome = match (known, outcome) {
+        (Some(known), Outcome::Failed(failure))
+            if known.symptoms.iter().any(|s| failure.contains(s)) =>
+        {
+            Outcome::KnownFailure(format!("{}; it failed with: {failure}", known.reason))
+        }
+        (Some(known), Outcome::Passed) if !known.intermittent => Outcome::Failed(format!(
+            "passed, but {} lists it as a known failure ({}): remove it from known_failures",
+            cx.target().name(),
+            known.reason
+        )),
+        (_, outcome) => outcome,
+    };
     CaseReport {
         case: case.name(),
         concern: case.concern(),

@@ -83,6 +83,17 @@ pub trait ConformanceTarget: Send + Sync + 'static {
     /// when this platform cannot tell: the cases that need the count are then not applicable.
     async fn count_sessions(&self, marker: &Marker) -> Result<Option<usize>, String>;
 
+    /// Cases this adapter is known to fail today, each with the reason (the bug, where it is
+    /// tracked) and the symptom that identifies it. Such a case still runs: a failure whose
+    /// message shows the symptom is reported as
+    /// [`Outcome::KnownFailure`](crate::Outcome::KnownFailure) and does not fail the run; any
+    /// other failure of the case still fails it. A pass of a listed case fails the run (remove
+    /// the entry: the bug is fixed) unless the entry is marked intermittent (a race that shows
+    /// only sometimes).
+    fn known_failures(&self) -> Vec<KnownFailure> {
+        Vec::new()
+    }
+
     /// Called after each case with its marker, to forget what the target kept for it and
     /// remove what the case left outside the database (files). The suite drops the tables it
     /// created itself.
@@ -117,4 +128,20 @@ pub struct SessionVariable {
     pub read: String,
     /// What `read` returns after `set`; after a reset it must return anything else.
     pub value: Value,
+}
+
+/// A case an adapter is known to fail, why, and how to recognise that failure; see
+/// [`ConformanceTarget::known_failures`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownFailure {
+    /// The case's name.
+    pub case: &'static str,
+    /// Why it fails, for the report: the bug and where it is tracked.
+    pub reason: String,
+    /// The failure is this known one only if its message contains one of these texts; any
+    /// other failure of the case is a real failure.
+    pub symptoms: &'static [&'static str],
+    /// The bug shows only sometimes (a race): a pass is then expected too, instead of meaning
+    /// the bug is fixed.
+    pub intermittent: bool,
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::Error;
+use pool_core::{ConnectionProtocol, Error};
 
 use super::support::scalar_i64;
 use crate::context::CaseContext;
@@ -104,4 +104,37 @@ pub(crate) async fn connection_held_during_close_is_closed_when_returned<T: Conf
         .map_err(|e| CaseError::Failed(format!("pool invariant violated: {e}")))?;
     ensure_eq!(pool.stats().total, 0, "connections open after the return");
     Ok(())
+}
+
+/// A caller that gives up on a long statement (drops the call's future, as a request timeout
+/// does) leaves no work behind: the next caller gets a working connection, and once the pool
+/// is closed the server shows no session of it, not even one still running the abandoned
+/// statement.
+pub(crate) async fn abandoned_statement_leaves_no_session_running_after_close<
+    T: ConformanceTarget,
+>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let pool = cx.build(cx.pool()?.max_size(1)).await?;
+    let mut conn = pool.get().await.context("get()")?;
+    let long_query = cx.target().long_query();
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(300), conn.query(&long_query, &[])).await;
+    ensure!(
+        abandoned.is_err(),
+        "`{long_query}` finished within 300 ms; it must run for seconds"
+    );
+    drop(conn);
+
+    let mut next = pool.get().await.context("get() after the abandoned call")?;
+    ensure_eq!(
+        scalar_i64(&mut *next, "SELECT 1", &[]).await?,
+        1,
+        "the next caller's SELECT 1"
+    );
+    drop(next);
+    let report = pool.close(Duration::from_secs(10)).await;
+    ensure!(report.complete, "close() did not complete: {report:?}");
+    cx.expect_sessions(0, "after close(), with a statement abandoned earlier")
+        .await
 }

@@ -46,12 +46,14 @@ macro_rules! __every_case {
             errors::killed_session_fails_as_broken_and_is_replaced,
             errors::killed_session_is_replaced_before_the_next_caller_sees_it,
             timeout::long_query_is_cancelled_at_the_query_timeout,
+            timeout::timeout_inside_a_transaction_leaves_nothing_for_the_next_holder,
             session::temporary_table_does_not_survive_reset,
             session::session_variable_does_not_survive_reset,
             concurrency::fifty_tasks_share_five_connections_for_5000_queries_without_leaks,
             close::close_leaves_no_session_on_the_server,
             close::dropping_the_pool_without_close_ends_its_sessions,
             close::connection_held_during_close_is_closed_when_returned,
+            close::abandoned_statement_leaves_no_session_running_after_close,
         }
     };
 }

@@ -100,3 +100,60 @@ pub(crate) async fn long_query_is_cancelled_at_the_query_timeout<T: ConformanceT
     drop(again);
     cx.close(pool).await
 }
+
+/// A statement cancelled at the query timeout inside a transaction leaves nothing behind: the
+/// holder returns the connection with the transaction still open, and the next holder of the
+/// same connection sees none of its rows and runs statements normally.
+pub(crate) async fn timeout_inside_a_transaction_leaves_nothing_for_the_next_holder<
+    T: ConformanceTarget,
+>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let builder = cx.pool()?.max_size(1).query_timeout(Some(QUERY_TIMEOUT));
+    let pool = cx.build(builder).await?;
+    let mut conn = pool.get().await.context("get() the first holder")?;
+    let id = conn.id();
+    let bigint = cx.target().column_types().bigint;
+    let table = cx
+        .create_table(&mut conn, "txn", &format!("id {bigint} PRIMARY KEY"))
+        .await?;
+    conn.execute("BEGIN", &[]).await.context("BEGIN")?;
+    conn.execute(&format!("INSERT INTO {table} (id) VALUES (1)"), &[])
+        .await
+        .context("INSERT inside the transaction")?;
+    let long_query = cx.target().long_query();
+    match conn.query(&long_query, &[]).await {
+        Err(Error::QueryTimeout(_)) => {}
+        other => {
+            return Err(CaseError::Failed(format!(
+                "`{long_query}` inside a transaction should time out, got {:?}",
+                other.map(|rows| rows.len())
+            )));
+        }
+    }
+    drop(conn);
+
+    let mut next = pool.get().await.context("get() the next holder")?;
+    ensure_eq!(next.id(), id, "connection the next holder got (max_size 1)");
+    ensure_eq!(
+        scalar_i64(&mut *next, &format!("SELECT count(*) FROM {table}"), &[]).await?,
+        0,
+        "rows of the abandoned transaction the next holder sees"
+    );
+    next.execute("BEGIN", &[])
+        .await
+        .context("BEGIN by the next holder")?;
+    next.execute(&format!("INSERT INTO {table} (id) VALUES (2)"), &[])
+        .await
+        .context("INSERT by the next holder")?;
+    next.execute("COMMIT", &[])
+        .await
+        .context("COMMIT by the next holder")?;
+    ensure_eq!(
+        scalar_i64(&mut *next, &format!("SELECT count(*) FROM {table}"), &[]).await?,
+        1,
+        "rows after the next holder's own transaction"
+    );
+    drop(next);
+    cx.close(pool).await
+}
