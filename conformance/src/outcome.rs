@@ -68,7 +68,7 @@ pub struct CaseReport {
     /// What came of it.
     pub outcome: Outcome,
     /// Wall time, clean-up included.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
     pub duration: Duration,
 }
 

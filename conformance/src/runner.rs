@@ -27,7 +27,7 @@ pub struct SuiteReport {
     /// One report per case, in running order.
     pub cases: Vec<CaseReport>,
     /// Wall time of the whole suite.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
     pub duration: Duration,
 }
 
