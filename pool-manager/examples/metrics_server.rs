@@ -21,8 +21,7 @@ use pool_manager::PoolManager;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let mut args = std::env::args().skip(1);
@@ -105,7 +104,10 @@ async fn run_load(manager: PoolManager) {
             for i in 0i64.. {
                 if let Ok(mut conn) = m.get_write("orders").await {
                     let _ = conn
-                        .execute("INSERT INTO orders (amount) VALUES (?)", &[Value::I64(i + worker)])
+                        .execute(
+                            "INSERT INTO orders (amount) VALUES (?)",
+                            &[Value::I64(i + worker)],
+                        )
                         .await;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -117,7 +119,9 @@ async fn run_load(manager: PoolManager) {
         tasks.spawn(async move {
             loop {
                 if let Ok(mut conn) = m.get_read("orders").await {
-                    let _ = conn.query("SELECT count(*), sum(amount) FROM orders", &[]).await;
+                    let _ = conn
+                        .query("SELECT count(*), sum(amount) FROM orders", &[])
+                        .await;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

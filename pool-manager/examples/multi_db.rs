@@ -76,20 +76,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.state, s.total, s.idle, s.checkouts_total, s.wait.p99_ms
         );
     }
-    println!("as JSON: {} bytes (serve it with pool_manager::http)", serde_json::to_string(&stats)?.len());
+    println!(
+        "as JSON: {} bytes (serve it with pool_manager::http)",
+        serde_json::to_string(&stats)?.len()
+    );
     println!("{}", manager.close_all(Duration::from_secs(5)).await);
     Ok(())
 }
 
 /// Each adapter's native client, reached by downcasting the type-erased connection.
-async fn native_version(conn: &mut ManagedConnection) -> Result<String, Box<dyn std::error::Error>> {
+async fn native_version(
+    conn: &mut ManagedConnection,
+) -> Result<String, Box<dyn std::error::Error>> {
     if let Some(pg) = conn.downcast_mut::<PostgresConnection>() {
         let row = pg.client().query_one("SHOW server_version", &[]).await?;
-        return Ok(format!("PostgreSQL {} (tokio-postgres client)", row.get::<_, String>(0)));
+        return Ok(format!(
+            "PostgreSQL {} (tokio-postgres client)",
+            row.get::<_, String>(0)
+        ));
     }
     if let Some(my) = conn.downcast_mut::<MysqlConnection>() {
         let (major, minor, patch) = my.conn().server_version();
-        return Ok(format!("MySQL/MariaDB {major}.{minor}.{patch} (mysql_async client)"));
+        return Ok(format!(
+            "MySQL/MariaDB {major}.{minor}.{patch} (mysql_async client)"
+        ));
     }
     if let Some(lite) = conn.downcast_mut::<SqliteConnection>() {
         let version: String = lite

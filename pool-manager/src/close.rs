@@ -81,8 +81,7 @@ pub(crate) async fn close_members(
             },
         );
         closing.spawn(async move {
-            let outcome =
-                tokio::time::timeout(deadline + REPORT_GRACE, pool.close(deadline)).await;
+            let outcome = tokio::time::timeout(deadline + REPORT_GRACE, pool.close(deadline)).await;
             (name, outcome)
         });
     }

@@ -197,8 +197,11 @@ impl ManagerConfig {
     pub async fn build(&self, registry: &AdapterRegistry) -> Result<PoolManager> {
         let mut builds = JoinSet::new();
         for (name, spec) in &self.pools {
-            let jobs = std::iter::once((spec.url.clone(), spec.config.clone()))
-                .chain(spec.replicas.iter().map(|r| (r.url.clone(), r.config.clone())));
+            let jobs = std::iter::once((spec.url.clone(), spec.config.clone())).chain(
+                spec.replicas
+                    .iter()
+                    .map(|r| (r.url.clone(), r.config.clone())),
+            );
             for (index, (url, config)) in jobs.enumerate() {
                 let registry = registry.clone();
                 let name = name.clone();
@@ -255,7 +258,11 @@ fn parse_pool(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PoolSpec> {
     if name.trim().is_empty() {
-        return Err(ManagerError::config(name, "", "a pool name must not be empty"));
+        return Err(ManagerError::config(
+            name,
+            "",
+            "a pool name must not be empty",
+        ));
     }
     let Value::Table(mut table) = value else {
         return Err(ManagerError::config(

@@ -48,7 +48,10 @@ pub fn substitute(
                     "has `${{{name}}}`, which is not a valid environment variable name"
                 ));
             }
-            match (lookup(name).filter(|v| !v.is_empty() || fallback.is_none()), fallback) {
+            match (
+                lookup(name).filter(|v| !v.is_empty() || fallback.is_none()),
+                fallback,
+            ) {
                 (Some(value), _) => out.push_str(&value),
                 (None, Some(fallback)) => out.push_str(fallback),
                 (None, None) => {
@@ -101,9 +104,18 @@ mod tests {
             ("${EMPTY}", Ok("")),
             ("cost $$5", Ok("cost $5")),
             ("a $ b", Ok("a $ b")),
-            ("${NOPE}", Err("uses the environment variable `NOPE`, which is not set")),
-            ("${USER", Err("has an unterminated `${` (write `$$` for a literal `$`)")),
-            ("${1X}", Err("has `${1X}`, which is not a valid environment variable name")),
+            (
+                "${NOPE}",
+                Err("uses the environment variable `NOPE`, which is not set"),
+            ),
+            (
+                "${USER",
+                Err("has an unterminated `${` (write `$$` for a literal `$`)"),
+            ),
+            (
+                "${1X}",
+                Err("has `${1X}`, which is not a valid environment variable name"),
+            ),
         ];
         for (input, expected) in cases {
             let got = substitute(input, &env);

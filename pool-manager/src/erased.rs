@@ -6,6 +6,7 @@
 
 use std::any::{Any, type_name};
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,8 +19,13 @@ use pool_core::{
 
 /// What the manager needs from a pool, whatever its connector.
 trait ErasedPool: Send + Sync + 'static {
-    fn get(&self, timeout: Option<Duration>)
-    -> BoxFuture<'_, pool_core::Result<Box<dyn ErasedConnection>>>;
+    /// `#[track_caller]` all the way down: pool-core records the application's call site for
+    /// leak reports, so the future is created here, synchronously, borrowing the pool.
+    #[track_caller]
+    fn get(
+        &self,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, pool_core::Result<Box<dyn ErasedConnection>>>;
     fn stats(&self) -> PoolStats;
     fn histograms(&self) -> PoolHistograms;
     fn circuit_state(&self) -> CircuitState;
@@ -31,17 +37,14 @@ trait ErasedPool: Send + Sync + 'static {
 }
 
 impl<M: Connector> ErasedPool for Pool<M> {
+    #[track_caller]
     fn get(
         &self,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, pool_core::Result<Box<dyn ErasedConnection>>> {
-        Box::pin(async move {
-            let conn = match timeout {
-                Some(timeout) => self.get_timeout(timeout).await?,
-                None => Pool::get(self).await?,
-            };
-            Ok(Box::new(conn) as Box<dyn ErasedConnection>)
-        })
+        // `Pool::get` is `get_timeout(config.acquire_timeout)`.
+        let get = self.get_timeout(timeout.unwrap_or(Pool::config(self).acquire_timeout));
+        Box::pin(async move { Ok(Box::new(get.await?) as Box<dyn ErasedConnection>) })
     }
     fn stats(&self) -> PoolStats {
         Pool::stats(self)
@@ -76,7 +79,6 @@ trait ErasedConnection: Send {
     fn native(&self) -> &dyn Any;
     fn native_mut(&mut self) -> &mut dyn Any;
     fn id(&self) -> u64;
-    fn checked_out_for(&self) -> Duration;
 }
 
 impl<M: Connector> ErasedConnection for PooledConnection<M> {
@@ -94,9 +96,6 @@ impl<M: Connector> ErasedConnection for PooledConnection<M> {
     }
     fn id(&self) -> u64 {
         PooledConnection::id(self)
-    }
-    fn checked_out_for(&self) -> Duration {
-        PooledConnection::checked_out_for(self)
     }
 }
 
@@ -151,31 +150,41 @@ impl AnyPool {
         }
     }
 
-    /// Gets a connection, waiting up to the pool's `acquire_timeout`.
-    pub async fn get(&self) -> pool_core::Result<ManagedConnection> {
+    /// Gets a connection, waiting up to the pool's `acquire_timeout`. The caller's location
+    /// goes to pool-core's leak reports.
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = pool_core::Result<ManagedConnection>> + Send + '_ {
         self.checkout(None, Arc::from(self.config().name.as_str()))
-            .await
     }
 
     /// Gets a connection, waiting up to `timeout`.
-    pub async fn get_timeout(&self, timeout: Duration) -> pool_core::Result<ManagedConnection> {
+    #[track_caller]
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = pool_core::Result<ManagedConnection>> + Send + '_ {
         self.checkout(Some(timeout), Arc::from(self.config().name.as_str()))
-            .await
     }
 
     /// Checks out a connection labelled with `pool_name` (the name the manager knows it by).
-    pub(crate) async fn checkout(
+    /// The pool's future is made now, so `#[track_caller]` reaches pool-core; it does nothing
+    /// until polled.
+    #[track_caller]
+    pub(crate) fn checkout(
         &self,
         timeout: Option<Duration>,
         pool_name: Arc<str>,
-    ) -> pool_core::Result<ManagedConnection> {
-        let conn = self.pool.get(timeout).await?;
-        self.in_use.fetch_add(1, Ordering::Relaxed);
-        Ok(ManagedConnection {
-            conn,
-            pool_name,
-            _in_use: InUse(self.in_use.clone()),
-        })
+    ) -> impl Future<Output = pool_core::Result<ManagedConnection>> + Send + '_ {
+        let get = self.pool.get(timeout);
+        async move {
+            let conn = get.await?;
+            self.in_use.fetch_add(1, Ordering::Relaxed);
+            Ok(ManagedConnection {
+                conn,
+                pool_name,
+                _in_use: InUse(self.in_use.clone()),
+            })
+        }
     }
 
     /// The typed pool, when its connector is `M`.
@@ -288,11 +297,6 @@ impl ManagedConnection {
     pub fn id(&self) -> u64 {
         self.conn.id()
     }
-
-    /// How long it has been checked out.
-    pub fn checked_out_for(&self) -> Duration {
-        self.conn.checked_out_for()
-    }
 }
 
 impl Deref for ManagedConnection {
@@ -314,7 +318,6 @@ impl fmt::Debug for ManagedConnection {
         f.debug_struct("ManagedConnection")
             .field("pool", &self.pool_name)
             .field("id", &self.id())
-            .field("checked_out_for", &self.checked_out_for())
             .finish()
     }
 }

@@ -41,9 +41,9 @@ pub enum ManagerError {
     Pool {
         /// The pool's name.
         pool: String,
-        /// The pool's own error.
+        /// The pool's own error (boxed: it is large, and errors should be cheap to return).
         #[source]
-        source: pool_core::Error,
+        source: Box<pool_core::Error>,
     },
     /// A configuration value is invalid.
     #[error("pool `{pool}`: `{key}` {reason}")]
@@ -98,7 +98,7 @@ pub enum ManagerError {
         url: String,
         /// The adapter's or pool's error.
         #[source]
-        source: pool_core::Error,
+        source: Box<pool_core::Error>,
     },
 }
 
@@ -133,7 +133,7 @@ impl ManagerError {
     pub(crate) fn pool(pool: &str, source: pool_core::Error) -> Self {
         ManagerError::Pool {
             pool: pool.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,12 +51,24 @@ use crate::stats::{ManagerStats, RouteStats};
 /// ```
 #[derive(Clone, Default)]
 pub struct PoolManager {
-    routes: Arc<RwLock<BTreeMap<String, Arc<Route>>>>,
+    shared: Arc<Shared>,
+}
+
+/// Pools are registered for the manager's whole life (there is no unregistering): a checkout
+/// future can then borrow its pool from `&self`, which it must, because pool-core records the
+/// caller of `get()` for leak reports (`#[track_caller]`) and that only reaches through
+/// functions that create the pool's future synchronously.
+#[derive(Default)]
+struct Shared {
+    /// Append-only; hands out `&Route` for as long as the manager lives.
+    lookup: elsa::sync::FrozenMap<String, Arc<Route>>,
+    /// The same routes, ordered, for listing, stats and closing.
+    routes: RwLock<BTreeMap<String, Arc<Route>>>,
 }
 
 impl fmt::Debug for PoolManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let routes = self.routes.read();
+        let routes = self.shared.routes.read();
         let mut map = f.debug_map();
         for (name, route) in routes.iter() {
             map.entry(name, &route.member_names());
@@ -105,39 +118,55 @@ impl PoolManager {
             primary: Member::new(name.clone(), primary.into(), Role::Primary),
             replicas,
         };
-        let mut routes = self.routes.write();
+        let route = Arc::new(route);
+        // Both maps change under the write lock, so they always agree.
+        let mut routes = self.shared.routes.write();
         if routes.contains_key(&name) {
             return Err(ManagerError::DuplicatePool { name });
         }
-        routes.insert(name, Arc::new(route));
+        self.shared.lookup.insert(name.clone(), route.clone());
+        routes.insert(name, route);
         Ok(())
     }
 
-    /// Removes a pool (and its replicas) from the manager and returns them, without closing
-    /// them.
-    pub fn deregister(&self, name: &str) -> Result<Vec<AnyPool>> {
-        let route = self.routes.write().remove(name);
-        match route {
-            Some(route) => Ok(route.members().map(|m| m.pool.clone()).collect()),
-            None => Err(self.unknown(name)),
-        }
-    }
-
     /// A connection from the pool `name` (its primary, for a replicated pool).
-    pub async fn get(&self, name: &str) -> Result<ManagedConnection> {
-        self.route(name)?.primary.checkout().await
+    ///
+    /// Pool-core's leak reports name the line that called this (`#[track_caller]`).
+    #[track_caller]
+    pub fn get<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Future<Output = Result<ManagedConnection>> + Send + use<'a> {
+        // No closure here: a closure would end the `#[track_caller]` chain.
+        let checkout = match self.route(name) {
+            Ok(route) => Ok(route.primary.checkout()),
+            Err(error) => Err(error),
+        };
+        async move { checkout?.await }
     }
 
     /// A connection for writing: always the primary of `name`.
-    pub async fn get_write(&self, name: &str) -> Result<ManagedConnection> {
-        self.get(name).await
+    #[track_caller]
+    pub fn get_write<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Future<Output = Result<ManagedConnection>> + Send + use<'a> {
+        self.get(name)
     }
 
     /// A connection for reading: a healthy replica of `name` (the one with the fewest
     /// connections handed out, skipping closed ones and those whose circuit breaker is not
     /// closed), else the primary. See [`routing`](crate::routing).
-    pub async fn get_read(&self, name: &str) -> Result<ManagedConnection> {
-        self.route(name)?.get_read().await
+    #[track_caller]
+    pub fn get_read<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Future<Output = Result<ManagedConnection>> + Send + use<'a> {
+        let checkout = match self.route(name) {
+            Ok(route) => Ok(route.get_read()),
+            Err(error) => Err(error),
+        };
+        async move { checkout?.await }
     }
 
     /// The typed pool registered as `name` (the primary, for a replicated pool), for the
@@ -182,7 +211,7 @@ impl PoolManager {
 
     /// The registered (logical) names, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.routes.read().keys().cloned().collect()
+        self.shared.routes.read().keys().cloned().collect()
     }
 
     /// Every pool with the name it appears under in stats and metrics (replicas included),
@@ -200,7 +229,9 @@ impl PoolManager {
         let mut stats = ManagerStats::default();
         for route in self.snapshot() {
             for member in route.members() {
-                stats.pools.insert(member.name.to_string(), member.pool.stats());
+                stats
+                    .pools
+                    .insert(member.name.to_string(), member.pool.stats());
             }
             stats.routes.insert(
                 route.primary.name.to_string(),
@@ -251,13 +282,16 @@ impl PoolManager {
     }
 
     fn snapshot(&self) -> Vec<Arc<Route>> {
-        self.routes.read().values().cloned().collect()
+        self.shared.routes.read().values().cloned().collect()
     }
 
-    fn route(&self, name: &str) -> Result<Arc<Route>> {
-        // The read lock is released here, before any await.
-        let route = self.routes.read().get(name).cloned();
-        route.ok_or_else(|| self.unknown(name))
+    /// The route of `name`, borrowed for as long as the manager lives (the lookup's lock is
+    /// released before this returns, so never held across an await).
+    fn route(&self, name: &str) -> Result<&Route> {
+        self.shared
+            .lookup
+            .get(name)
+            .ok_or_else(|| self.unknown(name))
     }
 
     fn unknown(&self, name: &str) -> ManagerError {

@@ -58,8 +58,7 @@ fn redact_param(url: &str, key: &str) -> String {
         let start = search + found;
         let value_start = start + needle.len();
         search = value_start;
-        let boundary =
-            start == 0 || matches!(url.as_bytes()[start - 1], b'?' | b'&' | b' ' | b';');
+        let boundary = start == 0 || matches!(url.as_bytes()[start - 1], b'?' | b'&' | b' ' | b';');
         if !boundary {
             continue;
         }
@@ -87,11 +86,26 @@ mod tests {
             ("postgres://app@db/x", "postgres://app@db/x"),
             ("postgres://app:pw@db/x", "postgres://app:***@db/x"),
             ("postgres://app:p@ss@db/x", "postgres://app:***@db/x"),
-            ("mysql://root:pw@127.0.0.1:3306", "mysql://root:***@127.0.0.1:3306"),
-            ("postgres://db/x?password=pw&a=b", "postgres://db/x?password=***&a=b"),
-            ("host=db password=pw user=app", "host=db password=*** user=app"),
-            ("postgres://db/x?PASSWORD=pw", "postgres://db/x?PASSWORD=***"),
-            ("postgres://db/x?mypassword=keep", "postgres://db/x?mypassword=keep"),
+            (
+                "mysql://root:pw@127.0.0.1:3306",
+                "mysql://root:***@127.0.0.1:3306",
+            ),
+            (
+                "postgres://db/x?password=pw&a=b",
+                "postgres://db/x?password=***&a=b",
+            ),
+            (
+                "host=db password=pw user=app",
+                "host=db password=*** user=app",
+            ),
+            (
+                "postgres://db/x?PASSWORD=pw",
+                "postgres://db/x?PASSWORD=***",
+            ),
+            (
+                "postgres://db/x?mypassword=keep",
+                "postgres://db/x?mypassword=keep",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(redact_url(input), expected, "input {input:?}");

@@ -113,7 +113,7 @@ impl AdapterRegistry {
             .map_err(|source| ManagerError::Build {
                 pool: pool_name.to_owned(),
                 url: redact_url(url),
-                source,
+                source: Box::new(source),
             })
     }
 }

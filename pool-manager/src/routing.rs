@@ -14,6 +14,7 @@
 //! Choosing costs one atomic load and two short pool locks per replica; no histogram is
 //! touched on this path.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use pool_core::CircuitState;
@@ -49,11 +50,11 @@ impl Member {
         }
     }
 
-    pub(crate) async fn checkout(&self) -> Result<ManagedConnection> {
-        self.pool
-            .checkout(None, self.name.clone())
-            .await
-            .map_err(|e| ManagerError::pool(&self.name, e))
+    /// The checkout future, made now so that `#[track_caller]` reaches pool-core.
+    #[track_caller]
+    pub(crate) fn checkout(&self) -> impl Future<Output = Result<ManagedConnection>> + Send + '_ {
+        let get = self.pool.checkout(None, self.name.clone());
+        async move { get.await.map_err(|e| ManagerError::pool(&self.name, e)) }
     }
 
     /// Usable for reads: open and with a closed breaker.
@@ -86,20 +87,35 @@ impl Route {
             .min_by_key(|m| m.pool.in_use())
     }
 
-    pub(crate) async fn get_read(&self) -> Result<ManagedConnection> {
-        let Some(replica) = self.pick_replica() else {
-            return self.primary.checkout().await;
+    /// Both futures are made now (they do nothing until polled), so the caller's location
+    /// reaches pool-core whichever pool serves the read.
+    #[track_caller]
+    pub(crate) fn get_read(&self) -> impl Future<Output = Result<ManagedConnection>> + Send + '_ {
+        // No closure here: a closure would end the `#[track_caller]` chain.
+        #[allow(
+            clippy::manual_map,
+            reason = "a closure would hide the caller's location"
+        )]
+        let replica = match self.pick_replica() {
+            Some(member) => Some((member, member.checkout())),
+            None => None,
         };
-        match replica.checkout().await {
-            Ok(conn) => Ok(conn),
-            Err(error) if error.is_timeout() => Err(error),
-            Err(error) => {
-                tracing::warn!(
-                    pool = %replica.name,
-                    %error,
-                    "read replica failed the checkout; falling back to the primary"
-                );
-                self.primary.checkout().await
+        let primary = self.primary.checkout();
+        async move {
+            let Some((replica, from_replica)) = replica else {
+                return primary.await;
+            };
+            match from_replica.await {
+                Ok(conn) => Ok(conn),
+                Err(error) if error.is_timeout() => Err(error),
+                Err(error) => {
+                    tracing::warn!(
+                        pool = %replica.name,
+                        %error,
+                        "read replica failed the checkout; falling back to the primary"
+                    );
+                    primary.await
+                }
             }
         }
     }

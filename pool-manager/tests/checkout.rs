@@ -24,13 +24,20 @@ async fn sqlite_pool(name: &str) -> Pool<SqliteConnector> {
 #[tokio::test]
 async fn get_returns_a_connection_usable_through_connection_protocol() {
     let manager = PoolManager::new();
-    manager.register("cache", sqlite_pool("cache").await).unwrap();
+    manager
+        .register("cache", sqlite_pool("cache").await)
+        .unwrap();
     let mut conn = manager.get("cache").await.unwrap();
-    conn.execute("CREATE TABLE kv (k TEXT, v INTEGER)", &[]).await.unwrap();
+    conn.execute("CREATE TABLE kv (k TEXT, v INTEGER)", &[])
+        .await
+        .unwrap();
     conn.execute("INSERT INTO kv VALUES (?, ?)", &["a".into(), Value::I64(7)])
         .await
         .unwrap();
-    let rows = conn.query("SELECT v FROM kv WHERE k = ?", &["a".into()]).await.unwrap();
+    let rows = conn
+        .query("SELECT v FROM kv WHERE k = ?", &["a".into()])
+        .await
+        .unwrap();
     assert_eq!(rows[0].get(0), Some(&Value::I64(7)));
     assert_eq!(conn.pool_name(), "cache");
     let protocol: &mut dyn ConnectionProtocol = &mut *conn;
@@ -40,13 +47,21 @@ async fn get_returns_a_connection_usable_through_connection_protocol() {
 #[tokio::test]
 async fn downcast_mut_reaches_the_native_sqlite_client() {
     let manager = PoolManager::new();
-    manager.register("cache", sqlite_pool("cache").await).unwrap();
+    manager
+        .register("cache", sqlite_pool("cache").await)
+        .unwrap();
     let mut conn = manager.get("cache").await.unwrap();
     assert!(conn.is::<SqliteConnection>());
-    assert!(conn.downcast_mut::<TestConnection>().is_none(), "wrong type gives None");
+    assert!(
+        conn.downcast_mut::<TestConnection>().is_none(),
+        "wrong type gives None"
+    );
     let native: &mut SqliteConnection = conn.downcast_mut().unwrap();
     let version: String = native
-        .with_native(|db| db.query_row("SELECT sqlite_version()", [], |r| r.get(0)).unwrap())
+        .with_native(|db| {
+            db.query_row("SELECT sqlite_version()", [], |r| r.get(0))
+                .unwrap()
+        })
         .await
         .unwrap();
     assert!(version.starts_with('3'), "{version}");
@@ -55,21 +70,30 @@ async fn downcast_mut_reaches_the_native_sqlite_client() {
 #[tokio::test]
 async fn typed_pool_is_returned_for_its_connector_and_refused_for_another() {
     let manager = PoolManager::new();
-    manager.register("cache", sqlite_pool("cache").await).unwrap();
+    manager
+        .register("cache", sqlite_pool("cache").await)
+        .unwrap();
     let typed: Pool<SqliteConnector> = manager.pool("cache").unwrap();
     let mut conn = typed.get().await.unwrap();
     conn.ping().await.unwrap();
     let err = manager.pool::<TestConnector>("cache").unwrap_err();
     assert!(matches!(err, ManagerError::WrongType { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("SqliteConnector") && text.contains("TestConnector"), "{text}");
+    assert!(
+        text.contains("SqliteConnector") && text.contains("TestConnector"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn unknown_name_error_lists_the_registered_names() {
     let manager = PoolManager::new();
-    manager.register("orders", test_pool("orders", 0, 1).await.0).unwrap();
-    manager.register("cache", test_pool("cache", 0, 1).await.0).unwrap();
+    manager
+        .register("orders", test_pool("orders", 0, 1).await.0)
+        .unwrap();
+    manager
+        .register("cache", test_pool("cache", 0, 1).await.0)
+        .unwrap();
     let err = manager.get("ordres").await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -86,7 +110,9 @@ async fn unknown_name_error_lists_the_registered_names() {
 #[tokio::test]
 async fn registering_a_taken_name_fails_and_keeps_the_first_pool() {
     let manager = PoolManager::new();
-    manager.register("orders", test_pool("orders", 0, 1).await.0).unwrap();
+    manager
+        .register("orders", test_pool("orders", 0, 1).await.0)
+        .unwrap();
     let err = manager
         .register("orders", sqlite_pool("orders").await)
         .unwrap_err();
@@ -139,7 +165,9 @@ async fn postgres_mysql_and_sqlite_pools_serve_side_by_side_with_native_access()
         .expect("MariaDB at 127.0.0.1:3306 (user root, db test)");
     manager.register("orders", pg).unwrap();
     manager.register("users", my).unwrap();
-    manager.register("cache", sqlite_pool("cache").await).unwrap();
+    manager
+        .register("cache", sqlite_pool("cache").await)
+        .unwrap();
 
     for name in ["orders", "users", "cache"] {
         let mut conn = manager.get(name).await.unwrap();
@@ -149,7 +177,11 @@ async fn postgres_mysql_and_sqlite_pools_serve_side_by_side_with_native_access()
 
     let mut conn = manager.get("orders").await.unwrap();
     let pg: &mut PostgresConnection = conn.downcast_mut().expect("a PostgresConnection");
-    let row = pg.client().query_one("SELECT current_database()", &[]).await.unwrap();
+    let row = pg
+        .client()
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, String>(0), "test");
     drop(conn);
 

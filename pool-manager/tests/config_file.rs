@@ -37,7 +37,11 @@ fn check(text: &str, pool: &str, key: &str, reason: &str) {
     else {
         panic!("expected a Config error for {text:?}, got {err:?}");
     };
-    assert_eq!((got_pool.as_str(), got_key.as_str()), (pool, key), "{text}\n{err}");
+    assert_eq!(
+        (got_pool.as_str(), got_key.as_str()),
+        (pool, key),
+        "{text}\n{err}"
+    );
     assert!(got_reason.contains(reason), "{text}\nreason: {got_reason}");
     assert!(!err.to_string().contains(SECRET), "{err}");
 }
@@ -48,29 +52,124 @@ fn bad_files_are_reported_with_pool_key_and_reason() {
         ("[pools.a]\nmax_size = 5", "a", "url", "is required"),
         ("[pools.a]\nurl = 5", "a", "url", "must be a string"),
         ("[pools.a]\nurl = \"\"", "a", "url", "must not be empty"),
-        ("[pools.a]\nurl = \"t:x\"\nmax_sise = 5", "a", "max_sise", "is not a pool option"),
-        ("[pools.a]\nurl = \"t:x\"\nmax_size = \"ten\"", "a", "max_size", "invalid type"),
-        ("[pools.a]\nurl = \"t:x\"\nmax_size = 0", "a", "max_size", "must be at least 1"),
-        ("[pools.a]\nurl = \"t:x\"\nmin_size = 9\nmax_size = 5", "a", "min_size", "must not exceed max_size (5)"),
-        ("[pools.a]\nurl = \"t:x\"\nacquire_timeout = \"5 parsecs\"", "a", "acquire_timeout", "is not a duration (`5 parsecs`: unknown time unit \"parsecs\""),
-        ("[pools.a]\nurl = \"t:x\"\nacquire_timeout = \"0s\"", "a", "acquire_timeout", "must be longer than zero"),
-        ("[pools.a]\nurl = \"t:x\"\nwarmup = \"sometimes\"", "a", "warmup", "unknown variant"),
-        ("[pools.a]\nurl = \"t:x\"\ncircuit_breaker = { failure_threshold = 0 }", "a", "circuit_breaker.failure_threshold", "must be at least 1"),
-        ("[pools.a]\nurl = \"t:x\"\ncircuit_breaker = { bogus = 1 }", "a", "circuit_breaker.bogus", "is not a pool option"),
-        ("[pools.a]\nurl = \"t:x\"\n[pools.a.autoscale]\nscale_up_threshold = 1.5", "a", "autoscale.scale_up_threshold", "must be a fraction"),
-        ("[pools.a]\nurl = \"postgres://app:${NOPE}@db/x\"", "a", "url", "`NOPE`, which is not set"),
-        ("[pools.a]\nurl = \"t:x\"\nname = \"b\"", "a", "name", "cannot be set"),
-        ("[pools.a]\nurl = \"t:x\"\nreplicas = 3", "a", "replicas", "must be an array of tables"),
-        ("[pools.a]\nurl = \"t:x\"\n[[pools.a.replicas]]\nmax_size = 3", "a", "replicas[0].url", "is required"),
-        ("[pools.a]\nurl = \"t:x\"\n[[pools.a.replicas]]\nurl = \"t:y\"\n[[pools.a.replicas]]\nurl = \"t:z\"\nmax_size = 0", "a", "replicas[1].max_size", "must be at least 1"),
-        ("[pools.a]\nurl = \"t:x\"\nmin_size = 3\n[[pools.a.replicas]]\nurl = \"t:y\"\nmax_size = 2", "a", "replicas[0].min_size", "must not exceed max_size (2)"),
-        ("[defaults]\nmax_size = 0\n[pools.a]\nurl = \"t:x\"", "defaults", "max_size", "must be at least 1"),
-        ("[defaults]\nmin_size = 50\n[pools.a]\nurl = \"t:x\"\nmax_size = 10", "a", "min_size", "must not exceed max_size (10)"),
+        (
+            "[pools.a]\nurl = \"t:x\"\nmax_sise = 5",
+            "a",
+            "max_sise",
+            "is not a pool option",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nmax_size = \"ten\"",
+            "a",
+            "max_size",
+            "invalid type",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nmax_size = 0",
+            "a",
+            "max_size",
+            "must be at least 1",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nmin_size = 9\nmax_size = 5",
+            "a",
+            "min_size",
+            "must not exceed max_size (5)",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nacquire_timeout = \"5 parsecs\"",
+            "a",
+            "acquire_timeout",
+            "is not a duration (`5 parsecs`: unknown time unit \"parsecs\"",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nacquire_timeout = \"0s\"",
+            "a",
+            "acquire_timeout",
+            "must be longer than zero",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nwarmup = \"sometimes\"",
+            "a",
+            "warmup",
+            "unknown variant",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\ncircuit_breaker = { failure_threshold = 0 }",
+            "a",
+            "circuit_breaker.failure_threshold",
+            "must be at least 1",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\ncircuit_breaker = { bogus = 1 }",
+            "a",
+            "circuit_breaker.bogus",
+            "is not a pool option",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\n[pools.a.autoscale]\nscale_up_threshold = 1.5",
+            "a",
+            "autoscale.scale_up_threshold",
+            "must be a fraction",
+        ),
+        (
+            "[pools.a]\nurl = \"postgres://app:${NOPE}@db/x\"",
+            "a",
+            "url",
+            "`NOPE`, which is not set",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nname = \"b\"",
+            "a",
+            "name",
+            "cannot be set",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nreplicas = 3",
+            "a",
+            "replicas",
+            "must be an array of tables",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\n[[pools.a.replicas]]\nmax_size = 3",
+            "a",
+            "replicas[0].url",
+            "is required",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\n[[pools.a.replicas]]\nurl = \"t:y\"\n[[pools.a.replicas]]\nurl = \"t:z\"\nmax_size = 0",
+            "a",
+            "replicas[1].max_size",
+            "must be at least 1",
+        ),
+        (
+            "[pools.a]\nurl = \"t:x\"\nmin_size = 3\n[[pools.a.replicas]]\nurl = \"t:y\"\nmax_size = 2",
+            "a",
+            "replicas[0].min_size",
+            "must not exceed max_size (2)",
+        ),
+        (
+            "[defaults]\nmax_size = 0\n[pools.a]\nurl = \"t:x\"",
+            "defaults",
+            "max_size",
+            "must be at least 1",
+        ),
+        (
+            "[defaults]\nmin_size = 50\n[pools.a]\nurl = \"t:x\"\nmax_size = 10",
+            "a",
+            "min_size",
+            "must not exceed max_size (10)",
+        ),
         ("defaults = 1", "", "defaults", "must be a table"),
         ("pools = 3", "", "pools", "must be a table"),
         ("pool = 3", "", "pool", "is not a top-level key"),
         ("[pools]\na = 3", "a", "", "must be a table"),
-        ("[pools.a]\nurl = \"t:x\"\nquery_timeout = \"${MAX}\"", "a", "query_timeout", "is not a duration (`7`: time unit needed"),
+        (
+            "[pools.a]\nurl = \"t:x\"\nquery_timeout = \"${MAX}\"",
+            "a",
+            "query_timeout",
+            "is not a duration (`7`: time unit needed",
+        ),
     ];
     for (text, pool, key, reason) in cases {
         check(text, pool, key, reason);
@@ -116,11 +215,20 @@ fn env_variables_are_substituted_and_defaults_merged_key_by_key() {
     assert_eq!(orders.config.name, "orders");
     assert_eq!(orders.config.max_size, 20);
     assert_eq!(orders.config.acquire_timeout, Duration::from_secs(5));
-    assert_eq!(orders.config.circuit_breaker.failure_threshold, 3, "from defaults");
-    assert_eq!(orders.config.circuit_breaker.open_duration, Duration::from_secs(10));
+    assert_eq!(
+        orders.config.circuit_breaker.failure_threshold, 3,
+        "from defaults"
+    );
+    assert_eq!(
+        orders.config.circuit_breaker.open_duration,
+        Duration::from_secs(10)
+    );
     let cache = &config.pools["cache"];
     assert_eq!(cache.config.acquire_timeout, Duration::from_millis(250));
-    assert_eq!(cache.config.max_size, pool_core::PoolConfig::default().max_size);
+    assert_eq!(
+        cache.config.max_size,
+        pool_core::PoolConfig::default().max_size
+    );
 }
 
 #[test]
@@ -188,7 +296,10 @@ async fn a_file_builds_working_pools_through_the_registry() {
         .with_connector("sqlite", SqliteConnector::from_url)
         .with("test", |_url, config| {
             Box::pin(async move {
-                let pool = Pool::builder(TestConnector::new()).config(config).build().await?;
+                let pool = Pool::builder(TestConnector::new())
+                    .config(config)
+                    .build()
+                    .await?;
                 Ok(pool.into())
             })
         });
@@ -196,8 +307,12 @@ async fn a_file_builds_working_pools_through_the_registry() {
     assert_eq!(manager.names(), ["cache", "fake"]);
 
     let mut conn = manager.get("cache").await.unwrap();
-    conn.execute("CREATE TABLE t (x INTEGER)", &[]).await.unwrap();
-    conn.execute("INSERT INTO t VALUES (42)", &[]).await.unwrap();
+    conn.execute("CREATE TABLE t (x INTEGER)", &[])
+        .await
+        .unwrap();
+    conn.execute("INSERT INTO t VALUES (42)", &[])
+        .await
+        .unwrap();
     let rows = conn.query("SELECT x FROM t", &[]).await.unwrap();
     assert_eq!(rows[0].get(0), Some(&Value::I64(42)));
     assert!(conn.is::<SqliteConnection>());
@@ -214,7 +329,12 @@ async fn a_file_builds_working_pools_through_the_registry() {
         manager.get_read("fake").await.unwrap().pool_name(),
         "fake.replica1"
     );
-    assert!(manager.close_all(Duration::from_secs(5)).await.is_complete());
+    assert!(
+        manager
+            .close_all(Duration::from_secs(5))
+            .await
+            .is_complete()
+    );
 }
 
 #[tokio::test]
@@ -251,7 +371,10 @@ async fn a_failed_build_names_the_pool_hides_the_password_and_closes_the_pools_a
         .with_connector("test", move |_url| Ok(connector.clone()));
     let err = config.build(&registry).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("could not build pool `orders` (postgres://app:***@127.0.0.1:1/orders"), "{text}");
+    assert!(
+        text.starts_with("could not build pool `orders` (postgres://app:***@127.0.0.1:1/orders"),
+        "{text}"
+    );
     assert!(!text.contains(SECRET), "{text}");
     assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
     assert!(err.pool_error().is_some());
@@ -262,7 +385,9 @@ async fn a_failed_build_names_the_pool_hides_the_password_and_closes_the_pools_a
 
 #[tokio::test]
 async fn a_pool_that_starts_degraded_builds_and_reports_its_state() {
-    let config = parse("[pools.flaky]\nurl = \"test://x\"\nmin_size = 1\nwarmup = \"start_degraded\"").unwrap();
+    let config =
+        parse("[pools.flaky]\nurl = \"test://x\"\nmin_size = 1\nwarmup = \"start_degraded\"")
+            .unwrap();
     let registry = AdapterRegistry::new().with_connector("test", |_url| {
         let connector = TestConnector::new();
         connector.faults().set_connect(Behavior::Fail);
@@ -278,7 +403,8 @@ async fn a_pool_that_starts_degraded_builds_and_reports_its_state() {
 fn reading_a_missing_file_names_it() {
     let err = ManagerConfig::from_file("/nonexistent/pools.toml").unwrap_err();
     assert!(
-        err.to_string().starts_with("could not read the configuration file `/nonexistent/pools.toml`"),
+        err.to_string()
+            .starts_with("could not read the configuration file `/nonexistent/pools.toml`"),
         "{err}"
     );
 }

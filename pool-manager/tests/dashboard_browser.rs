@@ -21,7 +21,12 @@ fn chromium() -> PathBuf {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+        for name in [
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+            "google-chrome-stable",
+        ] {
             let candidate = dir.join(name);
             if candidate.is_file() {
                 return candidate;
@@ -32,7 +37,11 @@ fn chromium() -> PathBuf {
         "this test needs a headless Chromium and found none on PATH{}: install it with \
          `apt-get update && apt-get install -y chromium` (Debian/Ubuntu), or set CHROMIUM to \
          the browser's path",
-        if std::env::var_os("CI").is_some() { " (CI is set)" } else { "" }
+        if std::env::var_os("CI").is_some() {
+            " (CI is set)"
+        } else {
+            ""
+        }
     );
 }
 
@@ -108,7 +117,9 @@ async fn dashboard_renders_every_pool_with_live_numbers_in_headless_chromium() {
         tokio::spawn(async move {
             for i in 0..2_000 {
                 let mut conn = manager.get("cache").await.unwrap();
-                conn.execute("INSERT INTO t VALUES (?)", &[Value::I64(i)]).await.unwrap();
+                conn.execute("INSERT INTO t VALUES (?)", &[Value::I64(i)])
+                    .await
+                    .unwrap();
                 drop(conn);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -124,7 +135,9 @@ async fn dashboard_renders_every_pool_with_live_numbers_in_headless_chromium() {
         assert_eq!(attribute(tag, "data-state"), "healthy", "{tag}");
         assert_eq!(attribute(tag, "data-circuit"), "closed", "{tag}");
     }
-    let cache: u64 = attribute(section_tag(&dom, "cache"), "data-checkouts").parse().unwrap();
+    let cache: u64 = attribute(section_tag(&dom, "cache"), "data-checkouts")
+        .parse()
+        .unwrap();
     assert!(cache >= 31, "live checkouts shown: {cache}");
     assert!(dom.contains("breaker closed"), "breaker state shown");
     let reports = &dom[dom.find("data-pool=\"reports\"").unwrap()..];
@@ -132,21 +145,34 @@ async fn dashboard_renders_every_pool_with_live_numbers_in_headless_chromium() {
     let value = &timeouts[timeouts.find('>').unwrap() + 1..timeouts.find("</dd>").unwrap()];
     assert_eq!(value, "1", "the timeout of `reports` is shown");
     let points = dom.matches("points=\"").count();
-    assert!(points >= 12, "each pool has its six chart lines drawn: {points}");
+    assert!(
+        points >= 12,
+        "each pool has its six chart lines drawn: {points}"
+    );
     let status = &dom[dom.find("id=\"status\"").unwrap()..];
     let status = &status[..status.find("</span>").unwrap()];
-    assert!(!status.contains("cannot load stats"), "no fetch failed: {status}");
+    assert!(
+        !status.contains("cannot load stats"),
+        "no fetch failed: {status}"
+    );
 
     let shot = artifacts_dir().join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
     run_chromium(
         &url,
-        &["--window-size=1280,900", &format!("--screenshot={}", shot.display())],
+        &[
+            "--window-size=1280,900",
+            &format!("--screenshot={}", shot.display()),
+        ],
     )
     .await;
     let png = std::fs::read(&shot).expect("the screenshot was written");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    assert!(png.len() > 10_000, "the screenshot has content: {} bytes", png.len());
+    assert!(
+        png.len() > 10_000,
+        "the screenshot has content: {} bytes",
+        png.len()
+    );
 
     load.abort();
     server.shutdown().await.unwrap();

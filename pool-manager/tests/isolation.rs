@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{test_pool, test_pool_with};
-use pool_core::testing::Behavior;
 use pool_core::PoolState;
+use pool_core::testing::Behavior;
 use pool_manager::PoolManager;
 use tokio::time::Instant;
 
@@ -61,7 +61,10 @@ async fn a_saturated_pool_does_not_delay_acquires_on_another() {
 
     drop(held);
     for waiter in waiters {
-        waiter.await.unwrap().expect("busy's callers are served once it frees up");
+        waiter
+            .await
+            .unwrap()
+            .expect("busy's callers are served once it frees up");
     }
 }
 

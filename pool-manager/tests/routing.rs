@@ -39,7 +39,11 @@ async fn reads_go_to_the_replica_with_the_fewest_connections_in_use() {
     drop(a);
     drop(c);
     let d = manager.get_read("orders").await.unwrap();
-    assert_eq!(d.pool_name(), "orders.replica1", "replica2 still has one in use");
+    assert_eq!(
+        d.pool_name(),
+        "orders.replica1",
+        "replica2 still has one in use"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -79,7 +83,10 @@ async fn reads_skip_a_closed_replica_and_fall_back_to_the_primary_when_none_is_h
     f1.set_connect(Behavior::Fail);
     let _ = replicas[0].get().await;
     assert_eq!(replicas[0].circuit_state(), CircuitState::Open);
-    assert_eq!(manager.get_read("orders").await.unwrap().pool_name(), "orders");
+    assert_eq!(
+        manager.get_read("orders").await.unwrap().pool_name(),
+        "orders"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -96,7 +103,9 @@ async fn a_read_falls_back_to_the_primary_when_the_chosen_replica_fails_fast() {
 #[tokio::test(start_paused = true)]
 async fn a_logical_pool_without_replicas_reads_from_its_primary() {
     let manager = PoolManager::new();
-    manager.register("solo", test_pool("solo", 1, 2).await.0).unwrap();
+    manager
+        .register("solo", test_pool("solo", 1, 2).await.0)
+        .unwrap();
     assert_eq!(manager.get_read("solo").await.unwrap().pool_name(), "solo");
     assert!(manager.get_read("nope").await.is_err());
 }
@@ -127,7 +136,11 @@ async fn routing_against_a_real_postgres_primary_and_replica() {
     }
     let manager = PoolManager::new();
     manager
-        .register_replicated("orders", pg_pool("orders-primary").await, [pg_pool("orders-replica").await])
+        .register_replicated(
+            "orders",
+            pg_pool("orders-primary").await,
+            [pg_pool("orders-replica").await],
+        )
         .unwrap();
 
     let mut read = manager.get_read("orders").await.unwrap();
@@ -144,7 +157,16 @@ async fn routing_against_a_real_postgres_primary_and_replica() {
         .close(Duration::from_secs(5))
         .await;
     let mut read = manager.get_read("orders").await.unwrap();
-    assert_eq!(app_name(&mut read).await, "orders-primary", "fell back to the primary");
+    assert_eq!(
+        app_name(&mut read).await,
+        "orders-primary",
+        "fell back to the primary"
+    );
     drop(read);
-    assert!(manager.close_all(Duration::from_secs(5)).await.is_complete());
+    assert!(
+        manager
+            .close_all(Duration::from_secs(5))
+            .await
+            .is_complete()
+    );
 }

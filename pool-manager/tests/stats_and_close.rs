@@ -13,8 +13,12 @@ async fn stats_serialize_every_pool_and_route_to_json() {
     let manager = PoolManager::new();
     let (primary, _) = test_pool("orders", 2, 4).await;
     let (replica, _) = test_pool("orders.replica1", 1, 4).await;
-    manager.register_replicated("orders", primary, [replica]).unwrap();
-    manager.register("cache", test_pool("cache", 1, 2).await.0).unwrap();
+    manager
+        .register_replicated("orders", primary, [replica])
+        .unwrap();
+    manager
+        .register("cache", test_pool("cache", 1, 2).await.0)
+        .unwrap();
     let mut held = manager.get("cache").await.unwrap();
     held.query("SELECT 1", &[]).await.unwrap();
 
@@ -60,7 +64,9 @@ async fn close_all_closes_the_pools_in_parallel() {
     let manager = PoolManager::new();
     let mut held = Vec::new();
     for name in ["a", "b", "c", "d"] {
-        manager.register(name, test_pool(name, 1, 1).await.0).unwrap();
+        manager
+            .register(name, test_pool(name, 1, 1).await.0)
+            .unwrap();
         held.push(manager.get(name).await.unwrap());
     }
     let deadline = Duration::from_secs(10);

@@ -67,51 +67,237 @@ impl Collector for PoolCollector {
         let s = &samples[..];
 
         // --- OpenTelemetry semantic conventions (db.client.connection.*) --------------------
-        gauge_by(e, "db_client_connection_count", "Connections in each state: used (checked out) or idle.", "state", s, |p| {
-            vec![("idle", p.stats.idle as i64), ("used", p.stats.active as i64)]
-        })?;
-        gauge(e, "db_client_connection_max", "The most connections the pool may open.", s, |p| p.stats.max_size as i64)?;
-        gauge(e, "db_client_connection_idle_max", "The most idle connections the pool keeps (its maximum size: idle connections are only closed by idle_timeout or the auto-scaler).", s, |p| p.stats.max_size as i64)?;
-        gauge(e, "db_client_connection_idle_min", "The connections the pool keeps open even when idle (min_size).", s, |p| p.stats.min_size as i64)?;
-        gauge(e, "db_client_connection_pending_requests", "Callers waiting for a connection.", s, |p| p.stats.waiting as i64)?;
-        counter(e, "db_client_connection_timeouts", "Acquires that gave up at their timeout.", s, |p| p.stats.timeouts_total)?;
-        histogram(e, "db_client_connection_create_time", "Time to open a connection (connect and after-connect hook).", s, |h| &h.create)?;
-        histogram(e, "db_client_connection_wait_time", "Time callers waited for a connection (zero when one was free).", s, |h| &h.wait)?;
-        histogram(e, "db_client_connection_use_time", "Time between checking a connection out and returning it.", s, |h| &h.usage)?;
+        gauge_by(
+            e,
+            "db_client_connection_count",
+            "Connections in each state: used (checked out) or idle.",
+            "state",
+            s,
+            |p| {
+                vec![
+                    ("idle", p.stats.idle as i64),
+                    ("used", p.stats.active as i64),
+                ]
+            },
+        )?;
+        gauge(
+            e,
+            "db_client_connection_max",
+            "The most connections the pool may open.",
+            s,
+            |p| p.stats.max_size as i64,
+        )?;
+        gauge(
+            e,
+            "db_client_connection_idle_max",
+            "The most idle connections the pool keeps (its maximum size: idle connections are only closed by idle_timeout or the auto-scaler).",
+            s,
+            |p| p.stats.max_size as i64,
+        )?;
+        gauge(
+            e,
+            "db_client_connection_idle_min",
+            "The connections the pool keeps open even when idle (min_size).",
+            s,
+            |p| p.stats.min_size as i64,
+        )?;
+        gauge(
+            e,
+            "db_client_connection_pending_requests",
+            "Callers waiting for a connection.",
+            s,
+            |p| p.stats.waiting as i64,
+        )?;
+        counter(
+            e,
+            "db_client_connection_timeouts",
+            "Acquires that gave up at their timeout.",
+            s,
+            |p| p.stats.timeouts_total,
+        )?;
+        histogram(
+            e,
+            "db_client_connection_create_time",
+            "Time to open a connection (connect and after-connect hook).",
+            s,
+            |h| &h.create,
+        )?;
+        histogram(
+            e,
+            "db_client_connection_wait_time",
+            "Time callers waited for a connection (zero when one was free).",
+            s,
+            |h| &h.wait,
+        )?;
+        histogram(
+            e,
+            "db_client_connection_use_time",
+            "Time between checking a connection out and returning it.",
+            s,
+            |h| &h.usage,
+        )?;
 
         // --- Our own, for what the convention lacks ---------------------------------------
-        gauge(e, "db_client_connection_pending_creates", "Connections being opened right now.", s, |p| p.stats.connecting as i64)?;
-        gauge(e, "db_client_connection_warm_target", "Connections the auto-scaler keeps open and ready.", s, |p| p.stats.warm_target as i64)?;
-        gauge_f(e, "db_client_connection_utilization_ratio", "Used connections / open connections (0 when none is open).", s, |p| p.stats.utilization)?;
-        gauge_by(e, "db_client_connection_pool_state", "1 for the pool's current condition, 0 for the others.", "state", s, |p| {
-            one_hot(&["healthy", "degraded", "critical", "closed"], &snake(&p.stats.state))
-        })?;
-        counter(e, "db_client_connection_checkouts", "Connections handed to callers.", s, |p| p.stats.checkouts_total)?;
-        counter(e, "db_client_connection_created", "Connections opened.", s, |p| p.stats.created_total)?;
-        counter(e, "db_client_connection_closed", "Connections closed.", s, |p| p.stats.closed_total)?;
-        counter(e, "db_client_connection_connect_failures", "Failed connection attempts.", s, |p| p.stats.connect_failures_total)?;
-        counter(e, "db_client_connection_circuit_rejections", "Acquires refused at once because the circuit breaker was open.", s, |p| p.stats.circuit_rejections_total)?;
-        counter(e, "db_client_connection_validation_failures", "Checkout validations that failed (the connection was replaced).", s, |p| p.stats.validation_failures_total)?;
-        counter(e, "db_client_connection_health_check_failures", "Background health checks that failed (the connection was replaced).", s, |p| p.stats.health_check_failures_total)?;
-        counter(e, "db_client_connection_broken_on_return", "Connections closed because they came back broken.", s, |p| p.stats.broken_on_return_total)?;
-        counter(e, "db_client_connection_expired", "Connections retired at their maximum lifetime.", s, |p| p.stats.expired_total)?;
-        counter(e, "db_client_connection_idle_timeouts", "Connections closed after sitting idle too long.", s, |p| p.stats.idle_timeouts_total)?;
-        counter(e, "db_client_connection_leaks", "Suspected leaks reported (checked out longer than leak_detection_threshold).", s, |p| p.stats.leaks_total)?;
-        counter(e, "db_client_connection_leaks_reclaimed", "Leaked connections whose slot was reclaimed (leak_reclaim_after).", s, |p| p.stats.leaks_reclaimed_total)?;
-        gauge_by(e, "db_client_connection_circuit_state", "1 for the circuit breaker's current state, 0 for the others.", "state", s, |p| {
-            one_hot(&["closed", "open", "half_open"], &snake(&p.stats.circuit))
-        })?;
-        gauge(e, "db_client_connection_circuit_consecutive_failures", "Consecutive connection failures the circuit breaker has seen.", s, |p| i64::from(p.stats.circuit_consecutive_failures))?;
-        counter_by(e, "db_client_connection_circuit_transitions", "Circuit breaker transitions, by the state entered.", "to", s, |p| {
-            vec![
-                ("open", p.stats.circuit_opened_total),
-                ("half_open", p.stats.circuit_half_opened_total),
-                ("closed", p.stats.circuit_closed_total),
-            ]
-        })?;
-        counter_by(e, "db_client_connection_scaling_decisions", "Auto-scaler decisions, by direction.", "direction", s, |p| {
-            vec![("up", p.stats.scale_ups_total), ("down", p.stats.scale_downs_total)]
-        })?;
+        gauge(
+            e,
+            "db_client_connection_pending_creates",
+            "Connections being opened right now.",
+            s,
+            |p| p.stats.connecting as i64,
+        )?;
+        gauge(
+            e,
+            "db_client_connection_warm_target",
+            "Connections the auto-scaler keeps open and ready.",
+            s,
+            |p| p.stats.warm_target as i64,
+        )?;
+        gauge_f(
+            e,
+            "db_client_connection_utilization_ratio",
+            "Used connections / open connections (0 when none is open).",
+            s,
+            |p| p.stats.utilization,
+        )?;
+        gauge_by(
+            e,
+            "db_client_connection_pool_state",
+            "1 for the pool's current condition, 0 for the others.",
+            "state",
+            s,
+            |p| {
+                one_hot(
+                    &["healthy", "degraded", "critical", "closed"],
+                    &snake(&p.stats.state),
+                )
+            },
+        )?;
+        counter(
+            e,
+            "db_client_connection_checkouts",
+            "Connections handed to callers.",
+            s,
+            |p| p.stats.checkouts_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_created",
+            "Connections opened.",
+            s,
+            |p| p.stats.created_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_closed",
+            "Connections closed.",
+            s,
+            |p| p.stats.closed_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_connect_failures",
+            "Failed connection attempts.",
+            s,
+            |p| p.stats.connect_failures_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_circuit_rejections",
+            "Acquires refused at once because the circuit breaker was open.",
+            s,
+            |p| p.stats.circuit_rejections_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_validation_failures",
+            "Checkout validations that failed (the connection was replaced).",
+            s,
+            |p| p.stats.validation_failures_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_health_check_failures",
+            "Background health checks that failed (the connection was replaced).",
+            s,
+            |p| p.stats.health_check_failures_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_broken_on_return",
+            "Connections closed because they came back broken.",
+            s,
+            |p| p.stats.broken_on_return_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_expired",
+            "Connections retired at their maximum lifetime.",
+            s,
+            |p| p.stats.expired_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_idle_timeouts",
+            "Connections closed after sitting idle too long.",
+            s,
+            |p| p.stats.idle_timeouts_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_leaks",
+            "Suspected leaks reported (checked out longer than leak_detection_threshold).",
+            s,
+            |p| p.stats.leaks_total,
+        )?;
+        counter(
+            e,
+            "db_client_connection_leaks_reclaimed",
+            "Leaked connections whose slot was reclaimed (leak_reclaim_after).",
+            s,
+            |p| p.stats.leaks_reclaimed_total,
+        )?;
+        gauge_by(
+            e,
+            "db_client_connection_circuit_state",
+            "1 for the circuit breaker's current state, 0 for the others.",
+            "state",
+            s,
+            |p| one_hot(&["closed", "open", "half_open"], &snake(&p.stats.circuit)),
+        )?;
+        gauge(
+            e,
+            "db_client_connection_circuit_consecutive_failures",
+            "Consecutive connection failures the circuit breaker has seen.",
+            s,
+            |p| i64::from(p.stats.circuit_consecutive_failures),
+        )?;
+        counter_by(
+            e,
+            "db_client_connection_circuit_transitions",
+            "Circuit breaker transitions, by the state entered.",
+            "to",
+            s,
+            |p| {
+                vec![
+                    ("open", p.stats.circuit_opened_total),
+                    ("half_open", p.stats.circuit_half_opened_total),
+                    ("closed", p.stats.circuit_closed_total),
+                ]
+            },
+        )?;
+        counter_by(
+            e,
+            "db_client_connection_scaling_decisions",
+            "Auto-scaler decisions, by direction.",
+            "direction",
+            s,
+            |p| {
+                vec![
+                    ("up", p.stats.scale_ups_total),
+                    ("down", p.stats.scale_downs_total),
+                ]
+            },
+        )?;
         Ok(())
     }
 }
@@ -226,12 +412,14 @@ fn histogram(
         let snapshot = pick(&p.histograms);
         let buckets = buckets(snapshot);
         let labels = [("pool_name", p.name.as_str())];
-        metric.encode_family(&labels)?.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-            snapshot.sum().as_secs_f64(),
-            snapshot.count(),
-            &buckets,
-            None,
-        )?;
+        metric
+            .encode_family(&labels)?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                snapshot.sum().as_secs_f64(),
+                snapshot.count(),
+                &buckets,
+                None,
+            )?;
     }
     Ok(())
 }

@@ -23,7 +23,9 @@ pub async fn service_with_activity(checkouts: usize) -> (PoolManager, Server) {
         manager.register(name, pool).unwrap();
     }
     let mut conn = manager.get("cache").await.unwrap();
-    conn.execute("CREATE TABLE t (x INTEGER)", &[]).await.unwrap();
+    conn.execute("CREATE TABLE t (x INTEGER)", &[])
+        .await
+        .unwrap();
     drop(conn);
     for i in 0..checkouts {
         let mut conn = manager.get("cache").await.unwrap();

@@ -6,8 +6,8 @@ pub mod http;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::testing::{Faults, TestConnector};
 use pool_core::Pool;
+use pool_core::testing::{Faults, TestConnector};
 
 /// A TestConnector pool with the background tasks that would add timers turned off.
 pub async fn test_pool(name: &str, min: usize, max: usize) -> (Pool<TestConnector>, Arc<Faults>) {
