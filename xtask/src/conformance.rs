@@ -27,6 +27,16 @@ pub(crate) struct ConformanceArgs {
 }
 
 impl ConformanceArgs {
+    /// What CI runs: every adapter, every database required.
+    pub(crate) fn require_all() -> Self {
+        Self {
+            adapter: Vec::new(),
+            require: ["postgres", "mysql", "sqlite"].map(str::to_owned).to_vec(),
+            case: Vec::new(),
+            json: false,
+        }
+    }
+
     /// The command line for `conformance-matrix`.
     fn matrix_args(&self) -> Vec<String> {
         let mut args = Vec::new();

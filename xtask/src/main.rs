@@ -46,6 +46,7 @@ fn main() -> ExitCode {
 
 fn ci() -> Result<(), String> {
     services::ensure_running()?;
+    services::ensure_chromium()?;
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",
@@ -56,8 +57,12 @@ fn ci() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--all-features"])?;
-    cargo(&["test", "--workspace", "--doc", "--all-features"])?;
+    // Every test, example and benchmark target: benches run once each in criterion's test mode
+    // (the smoke run; full runs are `cargo xtask bench`).
+    cargo(&["test", "--workspace", "--all-features", "--all-targets"])?;
+    cargo(&["test", "--workspace", "--all-features", "--doc"])?;
+    // The conformance matrix, with every database required: a skip is a failure in CI.
+    conformance::run(&conformance::ConformanceArgs::require_all())?;
     Ok(())
 }
 

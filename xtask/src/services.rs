@@ -37,7 +37,10 @@ pub(crate) fn ensure_running() -> Result<(), String> {
         if answers(service.address) {
             continue;
         }
-        eprintln!("xtask: {} is not answering on {}; starting it", service.name, service.address);
+        eprintln!(
+            "xtask: {} is not answering on {}; starting it",
+            service.name, service.address
+        );
         let status = Command::new("sh").arg("-c").arg(service.start).status();
         if let Err(e) = status {
             return Err(format!("could not run `{}`: {e}", service.start));
@@ -59,4 +62,30 @@ pub(crate) fn ensure_running() -> Result<(), String> {
 fn answers(address: &str) -> bool {
     let address: SocketAddr = address.parse().expect("service addresses are constants");
     TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
+}
+
+/// Installs Debian's Chromium when it is missing: the dashboard test renders the page in a real
+/// headless browser, and CI must not skip it.
+pub(crate) fn ensure_chromium() -> Result<(), String> {
+    let present = |name: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {name}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if present("chromium") || std::env::var_os("CHROMIUM").is_some() {
+        return Ok(());
+    }
+    eprintln!("xtask: chromium is missing; installing Debian's package");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium")
+        .status()
+        .map_err(|e| format!("could not run apt-get: {e}"))?;
+    if status.success() && present("chromium") {
+        Ok(())
+    } else {
+        Err("could not install chromium (apt-get install -y chromium)".to_owned())
+    }
 }
