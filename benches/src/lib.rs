@@ -11,6 +11,7 @@
 //! * [`alloc_count`]: a counting global allocator, to check that a checkout allocates nothing.
 //! * [`latency`]: hdrhistogram helpers shared by the fairness bench and the load test.
 //! * [`grid`]: the overhead grid and criterion settings shared by the criterion benches.
+//! * [`load`]: the load test behind `src/bin/load.rs`.
 //! * [`results`]: where benches drop their machine-readable results for `bench-report`.
 //!
 //! Bench targets (`benches/`): `overhead` and `features` (criterion), `fairness` and `realdb`
@@ -22,5 +23,6 @@ pub mod alloc_count;
 pub mod competitors;
 pub mod grid;
 pub mod latency;
+pub mod load;
 pub mod results;
 pub mod workload;

@@ -1,0 +1,110 @@
+//! MariaDB/MySQL: `SELECT 1` through each contender (text protocol everywhere: our adapter runs
+//! parameterless statements over it, so the raw driver and mysql_async's pool do the same).
+
+use adapter_mysql::MysqlConnector;
+use adapter_mysql::mysql_async::prelude::Queryable;
+use adapter_mysql::mysql_async::{self, Conn, Opts, OptsBuilder, PoolConstraints, PoolOpts};
+use pool_core::{ConnectionProtocol, Connector, Pool};
+use tokio::sync::Mutex;
+
+use crate::drive::{Group, Loop, Suite, setup, text};
+
+const CONNECTIONS: usize = 16;
+const TASKS: usize = 64;
+const SQL: &str = "SELECT 1";
+
+fn url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// Our adapter gets `ssl_mode=disabled`, as the raw driver connects without TLS.
+fn adapter_url() -> String {
+    let url = url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}ssl_mode=disabled")
+}
+
+pub fn suite() -> Suite {
+    Suite {
+        groups: vec![Group {
+            suite: "mysql",
+            contenders: vec![
+                setup("mysql_async, 16 dedicated connections (16 tasks)", raw),
+                setup("adapter-mysql, 16 dedicated, no pool (16 tasks)", adapter),
+                setup("pool-core 16 conns / 64 tasks, reset off", || ours(false)),
+                setup("pool-core 16 / 64, default reset (COM_RESET_CONNECTION)", || {
+                    ours(true)
+                }),
+                setup("mysql_async::Pool 16 / 64, reset off", || native_pool(false)),
+                setup("mysql_async::Pool 16 / 64, its default reset", || {
+                    native_pool(true)
+                }),
+            ],
+        }],
+    }
+}
+
+fn opts() -> Result<Opts, String> {
+    Opts::from_url(&url()).map_err(text)
+}
+
+async fn raw() -> Result<Loop<Vec<Mutex<Conn>>>, String> {
+    let mut conns = Vec::new();
+    for _ in 0..CONNECTIONS {
+        conns.push(Mutex::new(Conn::new(opts()?).await.map_err(text)?));
+    }
+    Ok(Loop::new(conns, CONNECTIONS, |s, w| {
+        Box::pin(async move {
+            let mut conn = s[w].lock().await;
+            conn.query::<i64, _>(SQL).await.map(drop).map_err(text)
+        })
+    }))
+}
+
+async fn adapter() -> Result<Loop<Vec<Mutex<adapter_mysql::MysqlConnection>>>, String> {
+    let connector = MysqlConnector::from_url(&adapter_url()).map_err(text)?;
+    let mut conns = Vec::new();
+    for _ in 0..CONNECTIONS {
+        conns.push(Mutex::new(connector.connect().await.map_err(text)?));
+    }
+    Ok(Loop::new(conns, CONNECTIONS, |s, w| {
+        Box::pin(async move {
+            let mut conn = s[w].lock().await;
+            conn.query(SQL, &[]).await.map(drop).map_err(text)
+        })
+    }))
+}
+
+async fn ours(reset: bool) -> Result<Loop<Pool<MysqlConnector>>, String> {
+    let connector = MysqlConnector::from_url(&adapter_url()).map_err(text)?;
+    let pool = Pool::builder(connector)
+        .min_size(CONNECTIONS)
+        .max_size(CONNECTIONS)
+        .configure(|c| c.reset_on_return = reset)
+        .build()
+        .await
+        .map_err(text)?;
+    Ok(Loop::new(pool, TASKS, |pool, _| {
+        Box::pin(async move {
+            let mut conn = pool.get().await.map_err(text)?;
+            conn.query(SQL, &[]).await.map(drop).map_err(text)
+        })
+    }))
+}
+
+async fn native_pool(reset: bool) -> Result<Loop<mysql_async::Pool>, String> {
+    let constraints =
+        PoolConstraints::new(CONNECTIONS, CONNECTIONS).ok_or("invalid pool constraints")?;
+    let opts = OptsBuilder::from_opts(opts()?).pool_opts(
+        PoolOpts::default()
+            .with_constraints(constraints)
+            .with_reset_connection(reset),
+    );
+    let pool = mysql_async::Pool::new(opts);
+    Ok(Loop::new(pool, TASKS, |pool, _| {
+        Box::pin(async move {
+            let mut conn = pool.get_conn().await.map_err(text)?;
+            conn.query::<i64, _>(SQL).await.map(drop).map_err(text)
+        })
+    }))
+}

@@ -1,0 +1,126 @@
+//! The load test's command line.
+
+use std::time::Duration;
+
+use clap::{ArgGroup, Parser, ValueEnum};
+use pool_core::PoolConfig;
+use serde::Serialize;
+
+/// Which connector the pool uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Db {
+    /// pool-core's no-op `TestConnector`: measures the pool alone.
+    Noop,
+    /// A temporary SQLite file (or `--url`).
+    Sqlite,
+    /// PostgreSQL at 127.0.0.1:5432, database `test`, user `postgres` (or `--url`).
+    Postgres,
+    /// MariaDB/MySQL at 127.0.0.1:3306, database `test`, user `root` (or `--url`).
+    Mysql,
+}
+
+/// Which scenario runs, with its size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// N tasks at once, `--iterations` cycles each.
+    Connections(usize),
+    /// `--workers` workers for this many seconds.
+    Duration(u64),
+    /// N tasks started in batches, with an outage mid-run.
+    Extreme(usize),
+}
+
+/// Load test for pool-core: acquire → query → release under many concurrent tasks.
+#[derive(Debug, Parser)]
+#[command(name = "load", version)]
+#[command(group(ArgGroup::new("scenario").required(true).args(["connections", "duration", "extreme"])))]
+pub struct Args {
+    /// The database behind the pool.
+    #[arg(long, value_enum, default_value_t = Db::Noop)]
+    pub db: Db,
+    /// Connection URL (defaults to the local test servers / a temporary SQLite file).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Scenario: this many concurrent tasks, each doing `--iterations` cycles.
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Scenario: sustained load for this many seconds (`--workers` workers, in phases).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Scenario: this many concurrent tasks started in batches of `--batch`, with an outage.
+    #[arg(long)]
+    pub extreme: Option<usize>,
+    /// Cycles per task in the connections scenario.
+    #[arg(long, default_value_t = 10)]
+    pub iterations: u64,
+    /// Workers in the duration scenario.
+    #[arg(long, default_value_t = 50)]
+    pub workers: usize,
+    /// Tasks started per batch in the extreme scenario.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// How long the extreme scenario runs, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub extreme_secs: u64,
+    /// How long the database stays down in the extreme scenario (0 = no outage), in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub outage_secs: f64,
+    /// How long a task keeps its connection after the query (the rest of its "transaction").
+    #[arg(long, default_value_t = 1.0)]
+    pub hold_ms: f64,
+    /// The pool's max_size.
+    #[arg(long, default_value_t = 50)]
+    pub pool_size: usize,
+    /// The pool's min_size (the auto-scaler moves the warm size between the two).
+    #[arg(long, default_value_t = 5)]
+    pub min_size: usize,
+    /// The pool's acquire timeout, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub acquire_timeout: f64,
+    /// The statement each cycle runs.
+    #[arg(long, default_value = "SELECT 1")]
+    pub sql: String,
+    /// Tokio worker threads.
+    #[arg(long = "threads", default_value_t = 2)]
+    pub workers_threads: usize,
+    /// Also write the report as JSON to this file (`-` for stdout).
+    #[arg(long)]
+    pub json: Option<String>,
+}
+
+impl Args {
+    /// The chosen scenario.
+    pub fn scenario(&self) -> Scenario {
+        match (self.connections, self.duration, self.extreme) {
+            (Some(n), _, _) => Scenario::Connections(n),
+            (_, Some(s), _) => Scenario::Duration(s),
+            (_, _, Some(n)) => Scenario::Extreme(n),
+            _ => unreachable!("clap requires one scenario"),
+        }
+    }
+
+    /// How long a task holds its connection after the query.
+    pub fn hold(&self) -> Duration {
+        Duration::from_secs_f64(self.hold_ms.max(0.0) / 1e3)
+    }
+
+    /// The pool's configuration: the defaults, with the changes a load test needs (each one
+    /// says why). Printed in the report.
+    pub fn pool_config(&self) -> PoolConfig {
+        let mut c = PoolConfig::default();
+        c.name = "load".into();
+        c.min_size = self.min_size.min(self.pool_size);
+        c.max_size = self.pool_size;
+        c.acquire_timeout = Duration::from_secs_f64(self.acquire_timeout);
+        // Leak counting stays on, but a stack trace per checkout would dominate a no-op run.
+        c.leak_detection_threshold = Some(Duration::from_secs(60));
+        c.leak_capture_backtrace = false;
+        // A short open period, so the breaker's recovery is seen within the run.
+        c.circuit_breaker.open_duration = Duration::from_secs(1);
+        // The default minute of low use before shrinking is longer than a test run.
+        c.autoscale.scale_down_cooldown = Duration::from_secs(3);
+        c
+    }
+}
