@@ -230,3 +230,63 @@ async fn dashboard_is_one_self_contained_page() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_exported_metrics() {
+    let (_manager, server) = service_with_activity(1).await;
+    let (_, text) = get(&server, "/metrics").await;
+    let exported: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/grafana-dashboard.json"
+        ))
+        .expect("docs/grafana-dashboard.json exists"),
+    )
+    .expect("the dashboard is JSON");
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 20, "{exprs:?}");
+    let mut used = BTreeSet::new();
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("db_client_connection_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            assert!(
+                exported.contains(name.as_str()),
+                "{name} (in {expr}) is not exported"
+            );
+            used.insert(name);
+        }
+    }
+    for otel in [
+        "db_client_connection_count",
+        "db_client_connection_wait_time_seconds_bucket",
+    ] {
+        assert!(used.contains(otel), "the dashboard shows {otel}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr" | "definition", serde_json::Value::String(s)) => out.push(s.clone()),
+                    _ => collect_exprs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
+}
