@@ -266,15 +266,23 @@ impl ConnectionProtocol for MysqlConnection {
         self.broken || self.conn.as_ref().is_none_or(Conn::is_disconnected)
     }
 
-    /// Sends `COM_QUIT` and closes the socket.
+    /// Sends `COM_QUIT` and closes the socket. A broken connection (a statement abandoned
+    /// halfway, an I/O error) is ended with `KILL CONNECTION` from a side connection instead:
+    /// `COM_QUIT` would wait behind the abandoned statement, which keeps running on the server
+    /// (MariaDB only notices a vanished client every few seconds, and not at all for a
+    /// statement that never checks). Killing a session that is already gone is harmless.
     async fn close(&mut self) -> Result<()> {
-        match self.conn.take() {
-            Some(conn) => conn
-                .disconnect()
-                .await
-                .map_err(|e| Error::Backend(classify(e))),
-            None => Ok(()),
+        let Some(conn) = self.conn.take() else {
+            return Ok(());
+        };
+        if self.broken || conn.is_disconnected() {
+            drop(conn);
+            let _ = self.shared.kill_connection(self.id).await;
+            return Ok(());
         }
+        conn.disconnect()
+            .await
+            .map_err(|e| Error::Backend(classify(e)))
     }
 
     fn parameter_style(&self) -> ParameterStyle {

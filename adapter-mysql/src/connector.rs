@@ -160,9 +160,20 @@ impl Shared {
 
     /// Interrupts the statement running on session `id`, through a side connection.
     pub(crate) async fn kill_query(&self, id: u32) -> Result<()> {
+        self.kill(format!("KILL QUERY {id}")).await
+    }
+
+    /// Ends session `id` on the server, through a side connection: for a connection whose
+    /// statement was abandoned halfway, which `COM_QUIT` would only reach after the statement
+    /// finished on its own.
+    pub(crate) async fn kill_connection(&self, id: u32) -> Result<()> {
+        self.kill(format!("KILL CONNECTION {id}")).await
+    }
+
+    async fn kill(&self, statement: String) -> Result<()> {
         let mut side = self.open(true).await?;
         let killed = side
-            .query_drop(format!("KILL QUERY {id}"))
+            .query_drop(statement)
             .await
             .map_err(|e| Error::Backend(classify(e)));
         let _ = side.disconnect().await;

@@ -55,3 +55,37 @@ async fn a_dropped_connection_is_closed_too() {
     }
     assert!(live.is_empty(), "sessions still open: {live:?}");
 }
+
+#[tokio::test]
+async fn closing_a_connection_with_an_abandoned_statement_ends_its_session_at_once() {
+    let connector = common::connector();
+    let mut conn = connector.connect().await.unwrap();
+    // The caller gives up on a long statement (no query timeout: only the caller's own).
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        conn.query("SELECT SLEEP(30)", &[]),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the statement was still running");
+    assert!(conn.is_broken());
+
+    let started = std::time::Instant::now();
+    conn.close().await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "close did not wait behind the statement: {:?}",
+        started.elapsed()
+    );
+    let mut live = connector.live_session_ids().await.unwrap();
+    for _ in 0..50 {
+        if live.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        live = connector.live_session_ids().await.unwrap();
+    }
+    assert!(
+        live.is_empty(),
+        "the abandoned statement's session outlived close: {live:?}"
+    );
+}
