@@ -13,15 +13,26 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, RowStream, SimpleQueryMessage, Statement};
 
+use crate::cancel::{self, BackendIdentity, SideCancel};
+use crate::connector::PostgresConnector;
 use crate::error::classify;
-use crate::options::{PostgresOptions, SessionReset};
+use crate::options::SessionReset;
 use crate::statement_cache::StatementCache;
-use crate::tls::MakeRustls;
 use crate::types::{Param, Raw, decode, unspecified};
 
-/// How long the cancel request after a query timeout, and each wait for the server to settle
-/// after it, may take before the connection is given up as broken.
+/// How long the cancel after a query timeout (a side connection's `pg_cancel_backend`, or the
+/// protocol cancel request), and the wait for the server's answer to the cancelled statement,
+/// may each take before the connection is given up as broken. A healthy server needs
+/// milliseconds; the side connection includes a connection setup (TLS, authentication).
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// How long `close()` waits for the cancel request of a statement that may still be running:
+/// writing it takes one connection to the postmaster, milliseconds when the server is healthy.
+const CLOSE_CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// How long `close()` waits for the I/O task to send Terminate and end before it drops the
+/// socket: it sends Terminate only once every awaited answer has arrived.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// `DISCARD ALL` as its documentation spells it out, without `DEALLOCATE ALL`.
 const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; \
@@ -38,10 +49,14 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 ///   `;`-separated statements (over the simple protocol) and returns the rows they affected in
 ///   all. Inside a transaction, use the native client's `batch_execute` instead: the failed
 ///   attempt to prepare the script aborts the transaction.
-/// * **Query timeout**: a statement that runs past it is cancelled on the server with a cancel
-///   request and fails with [`Error::QueryTimeout`]; the connection waits until the server has
-///   answered the cancelled statement, so it stays usable and the cancel cannot hit a later
-///   statement.
+/// * **Query timeout**: a statement that runs past it is cancelled on the server with
+///   `pg_cancel_backend` from a short-lived side connection (one signal, sent by the time the
+///   call returns; the protocol's cancel request signals twice and its second signal can hit a
+///   later statement) and fails with [`Error::QueryTimeout`]. The connection waits until the
+///   server has answered the cancelled statement, so it stays usable and the cancel cannot hit
+///   a later statement. When the side connection cannot cancel (it cannot connect, the role
+///   may not signal the backend, …), the protocol's cancel request is sent instead and the
+///   connection is marked broken. The module documentation of `cancel` has the reasoning.
 /// * **Reset**: as [`SessionReset`] says; `ROLLBACK` and the reset query go out pipelined, in
 ///   one round trip.
 /// * **Statement cache**: statements are prepared once per connection and kept (bounded, least
@@ -52,13 +67,22 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 /// * **Broken**: set when an error is classified as a connection error ([`crate::classify`]),
 ///   when the I/O task has ended, and when a call was dropped halfway (its statement may still
 ///   run, or a cancel may still be on its way); checking it costs nothing.
+/// * **Close**: when a statement may still be running (a call was dropped halfway, or a timed-out
+///   statement was not confirmed cancelled), [`close`](ConnectionProtocol::close) sends a
+///   cancel request before Terminate, so the session ends with it. Calls made through
+///   [`client`](Self::client) are not tracked.
 ///
 /// The native client is always at hand: [`client`](Self::client).
 pub struct PostgresConnection {
     client: Client,
     io_task: Option<JoinHandle<()>>,
     statements: StatementCache<Statement>,
-    tls: MakeRustls,
+    /// Opens the side connection that cancels a timed-out statement; its TLS factory also
+    /// serves the protocol cancel request.
+    connector: PostgresConnector,
+    /// The backend's process id and start time, read at connect; `None` if the server did not
+    /// say, and then a query timeout discards the connection.
+    identity: Option<BackendIdentity>,
     session_reset: SessionReset,
     query_timeout: Option<Duration>,
     broken: bool,
@@ -66,6 +90,9 @@ pub struct PostgresConnection {
     /// the caller dropped the call halfway (the statement may still be running, a cancel may
     /// still be pending, a reset may be half done), so the connection must not be reused.
     in_flight: bool,
+    /// A timed-out statement may still be running (its cancel was not confirmed): `close()`
+    /// cancels before Terminate.
+    unsettled: bool,
 }
 
 /// What one guarded call does.
@@ -80,18 +107,21 @@ impl PostgresConnection {
     pub(crate) fn new(
         client: Client,
         io_task: JoinHandle<()>,
-        tls: MakeRustls,
-        options: &PostgresOptions,
+        identity: Option<BackendIdentity>,
+        connector: PostgresConnector,
     ) -> Self {
+        let options = connector.options();
         Self {
             client,
             io_task: Some(io_task),
             statements: StatementCache::new(options.statement_cache_capacity),
-            tls,
+            identity,
             session_reset: options.session_reset.clone(),
+            connector,
             query_timeout: None,
             broken: false,
             in_flight: false,
+            unsettled: false,
         }
     }
 
@@ -156,32 +186,69 @@ impl PostgresConnection {
 
     /// Cancels the statement still running on the server, then waits until the server has
     /// answered it: the timed-out call's future is gone, but its responses still arrive first.
-    /// A cancel that lands late fails our probe instead (with 57014), so the probe is repeated.
+    ///
+    /// The cancel is `pg_cancel_backend` on a side connection, which has posted its single
+    /// signal by the time it returns; only then does the probe go out, so the signal either
+    /// cancelled the statement or found the backend idle and was ignored (see the `cancel`
+    /// module). Anything else falls back to the protocol cancel request and discards the
+    /// connection, whose second signal could otherwise hit a later statement.
     async fn cancel_timed_out_query(&mut self) {
-        let token = self.client.cancel_token();
-        match tokio::time::timeout(CANCEL_GRACE, token.cancel_query(self.tls.clone())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %crate::error::render(&e), "cancelling a timed-out query failed; discarding the connection");
+        let side = match self.identity {
+            Some(target) => {
+                let cancel = cancel::from_side_connection(&self.connector, target);
+                match tokio::time::timeout(CANCEL_GRACE, cancel).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => SideCancel::NotDone(format!(
+                        "the side connection's cancel took longer than {CANCEL_GRACE:?}"
+                    )),
+                }
+            }
+            None => SideCancel::NotDone("the backend's identity is unknown".to_owned()),
+        };
+        match side {
+            SideCancel::Signalled => self.await_cancelled_statement().await,
+            SideCancel::NotDone(why) => {
+                tracing::warn!(
+                    "cancelling a timed-out query from a side connection failed ({why}); \
+                     sending a cancel request and discarding the connection"
+                );
+                self.cancel_by_protocol(CANCEL_GRACE).await;
                 self.broken = true;
-                return;
+                self.unsettled = true;
+            }
+        }
+    }
+
+    /// Waits for the answer to the cancelled statement, behind which an empty query goes out.
+    /// The signal was posted before the empty query was sent, so it cannot fail it; if it
+    /// does anyway, or the server does not answer in time, the connection is discarded.
+    async fn await_cancelled_statement(&mut self) {
+        match tokio::time::timeout(CANCEL_GRACE, self.client.simple_query("")).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::error::render(&e), "the connection failed after cancelling a timed-out query; discarding it");
+                self.broken = true;
             }
             Err(_) => {
                 tracing::warn!(
-                    "cancelling a timed-out query took longer than {CANCEL_GRACE:?}; discarding the connection"
+                    "the server did not answer a cancelled query within {CANCEL_GRACE:?}; \
+                     discarding the connection"
                 );
                 self.broken = true;
-                return;
+                self.unsettled = true;
             }
         }
-        for _ in 0..3 {
-            match tokio::time::timeout(CANCEL_GRACE, self.client.simple_query("")).await {
-                Ok(Ok(_)) => return,
-                Ok(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => {}
-                _ => break,
-            }
+    }
+
+    /// Sends the protocol's cancel request, bounded by `grace`; a failure is only logged (the
+    /// callers discard the connection anyway).
+    async fn cancel_by_protocol(&self, grace: Duration) {
+        match tokio::time::timeout(grace, cancel::by_protocol(&self.client, &self.connector)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "sending a cancel request failed"),
+            Err(_) => tracing::warn!("sending a cancel request took longer than {grace:?}"),
         }
-        self.broken = true;
     }
 }
 
@@ -368,11 +435,26 @@ impl ConnectionProtocol for PostgresConnection {
 
     async fn close(&mut self) -> Result<()> {
         self.broken = true;
+        // A statement still running would keep the session alive past close(): the backend
+        // reads nothing, Terminate included, until it ends, and the I/O task sends Terminate
+        // only after the last awaited answer. Cancel it first; the protocol cancel's second
+        // signal is harmless here, nothing follows but Terminate.
+        if (self.in_flight || self.unsettled) && !self.client.is_closed() {
+            self.cancel_by_protocol(CLOSE_CANCEL_GRACE).await;
+        }
         // Ends the request channel: the I/O task sends Terminate, closes the socket and ends.
         // (The documented alternative, dropping the client, is impossible through `&mut self`.)
         self.client.__private_api_close();
-        if let Some(io_task) = self.io_task.take() {
-            let _ = io_task.await;
+        if let Some(mut io_task) = self.io_task.take()
+            && tokio::time::timeout(CLOSE_GRACE, &mut io_task)
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "a closing connection's I/O task did not finish within {CLOSE_GRACE:?}; dropping \
+                 its socket"
+            );
+            io_task.abort();
         }
         Ok(())
     }

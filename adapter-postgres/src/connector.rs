@@ -4,8 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use pool_core::{BackendError, Connector, Error, Result, async_trait};
+use tokio::task::JoinHandle;
+use tokio_postgres::Client;
 use tokio_postgres::config::Host;
 
+use crate::cancel;
 use crate::connection::PostgresConnection;
 use crate::error::classify_with_context;
 use crate::options::{PostgresOptions, SslMode};
@@ -16,7 +19,10 @@ use crate::tls::{self, MakeRustls};
 ///
 /// Each [`connect`](Connector::connect) asks the password provider (if any) for a fresh
 /// password, opens the socket with the configured keepalives and timeouts, negotiates TLS as
-/// the [`SslMode`] says and spawns the connection's I/O task on the current tokio runtime.
+/// the [`SslMode`] says and spawns the connection's I/O task on the current tokio runtime. It
+/// then reads the backend's process id and start time (one query), which a query timeout
+/// needs to cancel the statement from a side connection; that side connection is opened the
+/// same way (the password provider is asked again), named `"<application_name> (cancel)"`.
 #[derive(Clone)]
 pub struct PostgresConnector {
     options: Arc<PostgresOptions>,
@@ -128,7 +134,26 @@ impl Connector for PostgresConnector {
     type Connection = PostgresConnection;
 
     async fn connect(&self) -> Result<PostgresConnection> {
-        let mut config = self.options.pg.clone();
+        let (client, io_task) = self.open(self.options.pg.clone()).await?;
+        // One round trip, so a query timeout can cancel through a side connection that cannot
+        // signal the wrong backend (see the `cancel` module).
+        let identity = cancel::identify(&client).await;
+        Ok(PostgresConnection::new(
+            client,
+            io_task,
+            identity,
+            self.clone(),
+        ))
+    }
+}
+
+impl PostgresConnector {
+    /// Opens a session with `config` (the options' own, or a side connection's variant of
+    /// them): asks the password provider, negotiates TLS and spawns the I/O task.
+    pub(crate) async fn open(
+        &self,
+        mut config: tokio_postgres::Config,
+    ) -> Result<(Client, JoinHandle<()>)> {
         if let Some(provider) = &self.options.password_provider {
             let password = provider().await.map_err(|e| {
                 Error::Connect(BackendError::connection(format!(
@@ -146,12 +171,12 @@ impl Connector for PostgresConnector {
                 tracing::debug!(error = %e, "a postgres connection ended with an error");
             }
         });
-        Ok(PostgresConnection::new(
-            client,
-            task,
-            self.tls.clone(),
-            &self.options,
-        ))
+        Ok((client, task))
+    }
+
+    /// The TLS factory, also for the TLS connection of a cancel request.
+    pub(crate) fn tls(&self) -> MakeRustls {
+        self.tls.clone()
     }
 }
 

@@ -88,6 +88,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod cancel;
 mod connection;
 mod connector;
 mod error;
