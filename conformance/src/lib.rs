@@ -30,7 +30,10 @@
 #![warn(unreachable_pub)]
 
 mod cases;
+#[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub mod chaos;
 mod context;
+pub mod fault_proxy;
 mod harness;
 mod marker;
 mod matrix;
@@ -38,6 +41,7 @@ mod outcome;
 mod runner;
 mod target;
 pub mod targets;
+pub mod throwaway;
 
 pub use cases::{Case, case_names, cases};
 pub use harness::{ALLOW_SKIP_ENV, run_case_as_test};

@@ -1,0 +1,92 @@
+//! The chaos scenarios against MySQL (MariaDB): the shared server behind a fault proxy, and a
+//! throwaway server for the restart. Fails when the server is unreachable unless
+//! `CONFORMANCE_ALLOW_SKIP=1`.
+
+use std::sync::Arc;
+
+use conformance::chaos::{self, MysqlChaos, run_serial};
+use conformance::throwaway::ThrowawayMariadb;
+
+fn db() -> MysqlChaos {
+    MysqlChaos::from_env()
+}
+
+#[test]
+fn control_load_through_the_proxy_has_no_errors() {
+    run_serial(db(), "control", chaos::control_load_through_the_proxy_has_no_errors);
+}
+
+#[test]
+fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause() {
+    run_serial(
+        db(),
+        "vanished",
+        chaos::a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause,
+    );
+}
+
+#[test]
+fn a_returning_database_closes_the_breaker_and_throughput_recovers_within_2s() {
+    run_serial(
+        db(),
+        "returning",
+        chaos::a_returning_database_closes_the_breaker_and_throughput_recovers_within_2s,
+    );
+}
+
+#[test]
+fn a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers() {
+    run_serial(
+        db(),
+        "blackhole",
+        chaos::a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers,
+    );
+}
+
+#[test]
+fn killed_sessions_give_connection_errors_and_are_never_handed_out() {
+    run_serial(
+        db(),
+        "kills",
+        chaos::killed_sessions_give_connection_errors_and_are_never_handed_out,
+    );
+}
+
+#[test]
+fn latency_spikes_keep_acquire_timeouts_and_fifo_order() {
+    run_serial(
+        db(),
+        "latency",
+        chaos::latency_spikes_keep_acquire_timeouts_and_fifo_order,
+    );
+}
+
+#[test]
+fn a_restarted_server_is_recovered_from_without_a_manual_step() {
+    let server = Arc::new(ThrowawayMariadb::start().expect("a throwaway MySQL (MariaDB) starts"));
+    let db = MysqlChaos::new(
+        server.url(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], server.port())),
+    );
+    run_serial(db, "restart", move |db| {
+        chaos::a_restarted_server_is_recovered_from_without_a_manual_step(db, server)
+    });
+}
+
+#[test]
+fn close_under_load_fails_waiters_and_leaves_no_session() {
+    run_serial(
+        db(),
+        "shutdown",
+        chaos::close_under_load_fails_waiters_and_leaves_no_session,
+    );
+}
+
+#[test]
+fn leaked_connections_are_reported_with_their_checkout_trace_and_reclaimed() {
+    run_serial(
+        db(),
+        "leak",
+        chaos::leaked_connections_are_reported_with_their_checkout_trace_and_reclaimed,
+    );
+}
