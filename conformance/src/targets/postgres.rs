@@ -5,7 +5,7 @@ use pool_core::{ConnectionProtocol, Connector, Value, async_trait};
 
 use super::{KILL_SETTLE, POLL, SIDE_CONNECT_TIMEOUT, env_or, redact_url};
 use crate::marker::Marker;
-use crate::target::{ColumnTypes, ConformanceTarget, KnownFailure, SessionVariable};
+use crate::target::{ColumnTypes, ConformanceTarget, SessionVariable};
 
 /// The environment variable with the server's URL.
 pub const POSTGRES_URL_ENV: &str = "CONFORMANCE_POSTGRES_URL";
@@ -135,39 +135,6 @@ impl ConformanceTarget for PostgresTarget {
             read: "SELECT current_setting('statement_timeout')".to_owned(),
             value: Value::Text("4321s".to_owned()),
         })
-    }
-
-    fn known_failures(&self) -> Vec<KnownFailure> {
-        let late_cancel = "after a query timeout, adapter-postgres sends one cancel request and \
-             settles with one successful probe, but PostgreSQL's postmaster signals a cancelled \
-             backend twice (SIGINT to its pid, then to its process group), so the second signal \
-             can cancel the next statement on the connection (57014) or make the pool's reset \
-             fail and the connection be replaced";
-        vec![
-            KnownFailure {
-                case: "abandoned_statement_leaves_no_session_running_after_close",
-                reason: "adapter-postgres closes a connection whose call was abandoned \
-                         mid-statement with Terminate only (PostgresConnection::close); the \
-                         backend reads no more messages until its statement ends, so the session \
-                         outlives close() for as long as the statement runs. A cancel request \
-                         before Terminate would end it"
-                    .to_owned(),
-                symptoms: &["still shows"],
-                intermittent: false,
-            },
-            KnownFailure {
-                case: "long_query_is_cancelled_at_the_query_timeout",
-                reason: late_cancel.to_owned(),
-                symptoms: &["57014", "connection kept by the pool"],
-                intermittent: true,
-            },
-            KnownFailure {
-                case: "timeout_inside_a_transaction_leaves_nothing_for_the_next_holder",
-                reason: late_cancel.to_owned(),
-                symptoms: &["57014", "connection the next holder got"],
-                intermittent: true,
-            },
-        ]
     }
 
     /// Sessions in `pg_stat_activity` whose `application_name` is the marker.
