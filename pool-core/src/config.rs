@@ -47,14 +47,14 @@ pub struct PoolConfig {
     #[serde(with = "humantime_serde")]
     pub validation_bypass: Duration,
     /// How often idle connections are pinged in the background; `None` turns it off.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "optional_duration")]
     pub health_check_interval: Option<Duration>,
     /// How long a validation or background ping may take before the connection is discarded.
     #[serde(with = "humantime_serde")]
     pub health_check_timeout: Duration,
     /// A connection checked out longer than this is reported as a possible leak, with the stack
     /// trace of where it was checked out; `None` turns leak detection (and its cost) off.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "optional_duration")]
     pub leak_detection_threshold: Option<Duration>,
     /// Capture the whole stack at every checkout while leak detection is on, so a leak report
     /// shows the full path to where the connection was taken. The caller of `get()` (file and
@@ -63,20 +63,20 @@ pub struct PoolConfig {
     pub leak_capture_backtrace: bool,
     /// A connection checked out longer than this is reclaimed: its slot is freed and the
     /// connection is closed when its holder finally drops it. `None` only reports leaks.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "optional_duration")]
     pub leak_reclaim_after: Option<Duration>,
     /// Idle connections above the pool's warm size are closed after this long unused.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "optional_duration")]
     pub idle_timeout: Option<Duration>,
     /// Connections are retired after this age (minus jitter), also when returned, so that a
     /// connection that is never idle still retires.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "optional_duration")]
     pub max_lifetime: Option<Duration>,
     /// Up to this fraction of `max_lifetime` is subtracted at random per connection, so
     /// connections opened together do not all expire together.
     pub max_lifetime_jitter: f64,
     /// The longest a single query may run; enforced by the adapters with a server-side cancel.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "optional_duration")]
     pub query_timeout: Option<Duration>,
     /// Run [`ConnectionProtocol::reset`](crate::ConnectionProtocol::reset) on every returned
     /// connection, so no session state leaks to the next holder.
@@ -329,6 +329,34 @@ impl CircuitBreakerConfig {
             ));
         }
         nonzero("circuit_breaker.open_duration", self.open_duration)
+    }
+}
+
+/// An optional duration: a humane duration (`"30s"`), or `"off"` / `false` for none: TOML has
+/// no null, so a file needs a word to turn a timeout off.
+fn optional_duration<'de, D>(deserializer: D) -> std::result::Result<Option<Duration>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Flag(bool),
+    }
+    match Option::<Raw>::deserialize(deserializer)? {
+        None | Some(Raw::Flag(false)) => Ok(None),
+        Some(Raw::Flag(true)) => Err(serde::de::Error::custom(
+            "expected a duration such as \"30s\", or \"off\"",
+        )),
+        Some(Raw::Text(text)) => match text.trim() {
+            "off" | "none" | "disabled" => Ok(None),
+            duration => humantime::parse_duration(duration).map(Some).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {duration:?} ({e}); use e.g. \"30s\", \"5m\", or \"off\""
+                ))
+            }),
+        },
     }
 }
 

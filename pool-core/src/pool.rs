@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::breaker::CircuitState;
 use crate::builder::PoolBuilder;
 use crate::config::PoolConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, PoolCounts, Result};
 use crate::guard::PooledConnection;
 use crate::inner::Inner;
 use crate::protocol::Connector;
@@ -171,6 +171,12 @@ impl<M: Connector> Pool<M> {
             }
         };
         inner.metrics.stats(inner.name(), locked)
+    }
+
+    /// The pool's counts right now (one short lock): cheaper than [`stats`](Self::stats), which
+    /// also merges latency histograms. For routing decisions and health endpoints.
+    pub fn counts(&self) -> PoolCounts {
+        self.inner().state.lock().counts()
     }
 
     /// The latency histograms behind the stats, for exporters that need buckets.

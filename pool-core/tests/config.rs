@@ -205,6 +205,25 @@ fn toml_with_humane_durations_loads() {
 }
 
 #[test]
+fn a_file_can_turn_optional_timeouts_off() {
+    let config: PoolConfig = toml::from_str(
+        r#"
+        idle_timeout = "off"
+        max_lifetime = false
+        query_timeout = "90s"
+        leak_detection_threshold = "none"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.idle_timeout, None);
+    assert_eq!(config.max_lifetime, None);
+    assert_eq!(config.query_timeout, Some(Duration::from_secs(90)));
+    assert_eq!(config.leak_detection_threshold, None);
+    let error = toml::from_str::<PoolConfig>("idle_timeout = true").unwrap_err();
+    assert!(error.to_string().contains("off"), "{error}");
+}
+
+#[test]
 fn unknown_keys_and_bad_durations_are_refused_with_their_name() {
     let error = toml::from_str::<PoolConfig>("max_sise = 3").unwrap_err();
     assert!(error.to_string().contains("max_sise"), "{error}");
