@@ -3,6 +3,7 @@
 //! `ci` mirrors CI exactly: `.ci/run` calls nothing else, so a green `cargo xtask ci` on this
 //! machine is a green CI.
 
+mod bench;
 mod conformance;
 mod services;
 
@@ -26,6 +27,12 @@ enum Task {
     /// Run the shared conformance suite against every adapter and print the case × adapter
     /// matrix; fails on any failed case, and on an unreachable database named by `--require`.
     Conformance(conformance::ConformanceArgs),
+    /// Run the criterion benchmarks side by side with deadpool, bb8, mobc and qp
+    /// (`-- --quick`, `-- 'hold/size=4/'`, `-- --test` for a smoke run).
+    Bench(bench::BenchArgs),
+    /// Run the load test: `cargo xtask load --db noop --connections 1000`,
+    /// `--db sqlite --duration 30`, `--db noop --extreme 10000`.
+    Load(bench::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +41,8 @@ fn main() -> ExitCode {
         Task::Ci => ci(),
         Task::Services => services::ensure_running(),
         Task::Conformance(args) => conformance::run(&args),
+        Task::Bench(args) => bench::bench(&args),
+        Task::Load(args) => bench::load(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
