@@ -381,6 +381,12 @@ mod tests {
 
     #[tokio::test]
     async fn every_fault_does_what_it_says() {
+        tokio::time::timeout(Duration::from_secs(20), faults())
+            .await
+            .expect("the proxy test finishes");
+    }
+
+    async fn faults() {
         let proxy = FaultProxy::start(echo_server().await).await.unwrap();
         let mut a = TcpStream::connect(proxy.addr()).await.unwrap();
         round_trip(&mut a).await.unwrap();
@@ -397,8 +403,11 @@ mod tests {
         b.write_all(b"ping").await.unwrap();
         proxy.set(Fault::Pass);
         // The held bytes arrive once the blackhole lifts.
-        let mut buf = [0u8; 8];
-        a.read_exact(&mut buf).await.unwrap();
+        let mut buf = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(5), a.read_exact(&mut buf))
+            .await
+            .expect("held bytes delivered")
+            .unwrap();
         round_trip(&mut a).await.unwrap();
 
         proxy.set(Fault::Reset);

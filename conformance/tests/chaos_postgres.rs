@@ -44,6 +44,15 @@ fn a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers() {
 }
 
 #[test]
+fn a_query_on_a_blackholed_connection_returns_soon_after_the_query_timeout() {
+    run_serial(
+        db(),
+        "blackholed query",
+        chaos::a_query_on_a_blackholed_connection_returns_soon_after_the_query_timeout,
+    );
+}
+
+#[test]
 fn killed_sessions_give_connection_errors_and_are_never_handed_out() {
     run_serial(
         db(),

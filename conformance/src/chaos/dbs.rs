@@ -171,9 +171,10 @@ impl ChaosDb for PostgresChaos {
     }
 
     fn cancel_grace(&self) -> Duration {
-        // adapter-postgres's CANCEL_GRACE (connection.rs): the cancel request goes through the
-        // same (blackholed) path and is given up after 5 s.
-        Duration::from_secs(5)
+        // adapter-postgres's CANCEL_GRACE (connection.rs), twice: the side connection's
+        // pg_cancel_backend goes through the same (blackholed) path and is given up after 5 s,
+        // then the protocol cancel request gets another 5 s. Not configurable.
+        Duration::from_secs(10)
     }
 
     fn notices_idle_kill(&self) -> bool {

@@ -107,6 +107,8 @@ mod record {
 #[derive(Debug)]
 pub struct Load {
     stop: Arc<AtomicBool>,
+    /// When each task's current call started (`None` between calls).
+    current: Arc<std::sync::Mutex<Vec<Option<Instant>>>>,
     events: Arc<Events>,
     tasks: JoinSet<()>,
 }
@@ -118,14 +120,17 @@ impl Load {
         let stop = Arc::new(AtomicBool::new(false));
         let events = Arc::new(Events::default());
         let mut set = JoinSet::new();
-        for _ in 0..tasks {
+        let current = Arc::new(std::sync::Mutex::new(vec![None; tasks]));
+        for task in 0..tasks {
             let pool = pool.clone();
+            let current = current.clone();
             let stop = stop.clone();
             let events = events.clone();
             let sql = sql.to_owned();
             set.spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
                     let started = Instant::now();
+                    current.lock().unwrap_or_else(|e| e.into_inner())[task] = Some(started);
                     let mut acquire = Duration::ZERO;
                     let result = async {
                         let got = pool.get().await;
@@ -138,6 +143,7 @@ impl Load {
                         Ok::<_, Error>(rows.len())
                     }
                     .await;
+                    current.lock().unwrap_or_else(|e| e.into_inner())[task] = None;
                     let kind = OutcomeKind::of(&result);
                     events.push(Outcome {
                         started,
@@ -157,9 +163,20 @@ impl Load {
         }
         Self {
             stop,
+            current,
             events,
             tasks: set,
         }
+    }
+
+    /// How many calls that started before `t` are still running.
+    pub fn running_since_before(&self, t: Instant) -> usize {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.is_some_and(|s| s < t))
+            .count()
     }
 
     /// The outcomes so far (the load keeps running).
