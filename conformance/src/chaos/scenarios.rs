@@ -360,7 +360,7 @@ pub async fn a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers<D:
     let base = pool.stats();
     let start = Instant::now();
     rig.proxy().set(Fault::Blackhole);
-    let holder_bound = query_timeout + db.cancel_grace() + MARGIN;
+    let holder_bound = query_timeout + db.cancel_grace() + MARGIN * 2;
     // Hold the blackhole until every call that was running when it began has ended (or the
     // bound has passed, which the assertions below report), and at least two acquire timeouts.
     let held_until = start + holder_bound + Duration::from_millis(250);
