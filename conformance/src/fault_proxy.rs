@@ -394,7 +394,10 @@ mod tests {
         proxy.set(Fault::Latency(Duration::from_millis(100)));
         let t = tokio::time::Instant::now();
         round_trip(&mut a).await.unwrap();
-        assert!(t.elapsed() >= Duration::from_millis(200), "both directions delayed");
+        assert!(
+            t.elapsed() >= Duration::from_millis(200),
+            "both directions delayed"
+        );
 
         proxy.set(Fault::Blackhole);
         let stalled = tokio::time::timeout(Duration::from_millis(200), round_trip(&mut a)).await;
@@ -411,7 +414,10 @@ mod tests {
         round_trip(&mut a).await.unwrap();
 
         proxy.set(Fault::Reset);
-        assert!(round_trip(&mut a).await.is_err(), "reset cuts open connections");
+        assert!(
+            round_trip(&mut a).await.is_err(),
+            "reset cuts open connections"
+        );
         let mut c = TcpStream::connect(proxy.addr()).await.unwrap();
         round_trip(&mut c).await.unwrap();
 

@@ -13,7 +13,11 @@ fn db() -> MysqlChaos {
 
 #[test]
 fn control_load_through_the_proxy_has_no_errors() {
-    run_serial(db(), "control", chaos::control_load_through_the_proxy_has_no_errors);
+    run_serial(
+        db(),
+        "control",
+        chaos::control_load_through_the_proxy_has_no_errors,
+    );
 }
 
 #[test]

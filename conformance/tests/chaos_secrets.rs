@@ -56,14 +56,18 @@ fn passwords_never_appear_in_logs_debug_display_errors_or_stats() {
             server.port()
         ))
         .unwrap();
-        let error = wrong.connect().await.err().expect("a wrong password fails");
+        let error = wrong
+            .connect()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a wrong password fails"));
         both(&mut seen, "wrong password", &error);
         let error = Pool::builder(wrong)
             .min_size(1)
             .build()
             .await
             .err()
-            .expect("warm-up with a wrong password fails");
+            .unwrap_or_else(|| panic!("warm-up with a wrong password fails"));
         both(&mut seen, "pool build with a wrong password", &error);
 
         // A pool with leaks and breaker changes.
@@ -124,22 +128,33 @@ fn passwords_never_appear_in_logs_debug_display_errors_or_stats() {
         seen.push(format!("MysqlOptions: {options:?}"));
         let connector = MysqlConnector::from_url(&mysql_url).unwrap();
         seen.push(format!("MysqlConnector: {connector:?}"));
-        let error = connector.connect().await.err().expect("a wrong password fails");
+        let error = connector
+            .connect()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a wrong password fails"));
         both(&mut seen, "mysql wrong password", &error);
         let error = Pool::builder(connector)
             .min_size(1)
             .build()
             .await
             .err()
-            .expect("warm-up with a wrong password fails");
+            .unwrap_or_else(|| panic!("warm-up with a wrong password fails"));
         both(&mut seen, "mysql pool build", &error);
         drop(server);
     });
 
     let log = capture.text();
     // The capture saw what it had to see, or the check proves nothing.
-    for expected in ["circuit breaker opened", "circuit breaker closed", "secrets"] {
-        assert!(log.contains(expected), "the log capture has no {expected:?}");
+    for expected in [
+        "circuit breaker opened",
+        "circuit breaker closed",
+        "secrets",
+    ] {
+        assert!(
+            log.contains(expected),
+            "the log capture has no {expected:?}"
+        );
     }
     assert!(
         log.contains("passwords_never_appear"),

@@ -6,7 +6,11 @@ use conformance::chaos::{self, SqliteChaos, run_serial};
 
 #[test]
 fn control_load_has_no_errors() {
-    run_serial(SqliteChaos::new(), "control", chaos::control_load_through_the_proxy_has_no_errors);
+    run_serial(
+        SqliteChaos::new(),
+        "control",
+        chaos::control_load_through_the_proxy_has_no_errors,
+    );
 }
 
 #[test]

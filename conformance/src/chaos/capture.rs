@@ -21,7 +21,10 @@ impl LogCapture {
 
     /// Forgets what was logged so far.
     pub fn clear(&self) {
-        self.buffer.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.buffer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

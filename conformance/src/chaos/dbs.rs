@@ -113,7 +113,12 @@ impl PostgresChaos {
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         let options = adapter_postgres::PostgresOptions::from_url(&url)
             .expect("CONFORMANCE_POSTGRES_URL parses");
-        let port = options.pg_config().get_ports().first().copied().unwrap_or(5432);
+        let port = options
+            .pg_config()
+            .get_ports()
+            .first()
+            .copied()
+            .unwrap_or(5432);
         Self::new(url, SocketAddr::from(([127, 0, 0, 1], port)))
     }
 
@@ -125,7 +130,11 @@ impl PostgresChaos {
         }
     }
 
-    fn options(&self, port: u16, name: &str) -> pool_core::Result<adapter_postgres::PostgresOptions> {
+    fn options(
+        &self,
+        port: u16,
+        name: &str,
+    ) -> pool_core::Result<adapter_postgres::PostgresOptions> {
         Ok(adapter_postgres::PostgresOptions::from_url(&self.url)?
             .with_host("127.0.0.1")
             .with_port(port)
@@ -293,8 +302,10 @@ impl MysqlChaos {
     }
 
     async fn admin(&self, sql: &str) -> Result<Vec<pool_core::Row>, String> {
-        let connector =
-            adapter_mysql::MysqlConnector::new(self.options(self.server.port()).map_err(|e| e.to_string())?);
+        let connector = adapter_mysql::MysqlConnector::new(
+            self.options(self.server.port())
+                .map_err(|e| e.to_string())?,
+        );
         let mut admin = bounded("connecting the side session", connector.connect()).await?;
         let rows = bounded(sql, admin.query(sql, &[])).await;
         let _ = tokio::time::timeout(SIDE_TIMEOUT, admin.close()).await;

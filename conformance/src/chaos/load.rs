@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use record::Events;
 use pool_core::{ConnectionProtocol, Connector, Error, Pool};
+use record::Events;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 

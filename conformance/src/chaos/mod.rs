@@ -167,7 +167,11 @@ pub async fn close_and_check<D: ChaosDb>(
     within: Duration,
 ) {
     let report = pool.close(within).await;
-    assert!(report.complete, "{}: close incomplete: {report:?}", db.name());
+    assert!(
+        report.complete,
+        "{}: close incomplete: {report:?}",
+        db.name()
+    );
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match db.count_sessions(pool.connector(), marker).await {

@@ -32,7 +32,11 @@ struct Rig<D: ChaosDb> {
 impl<D: ChaosDb> Rig<D> {
     async fn new(db: &Arc<D>, purpose: &str, configure: impl FnOnce(&mut PoolConfig)) -> Self {
         let proxy = match db.server_addr() {
-            Some(addr) => Some(FaultProxy::start(addr).await.expect("the fault proxy starts")),
+            Some(addr) => Some(
+                FaultProxy::start(addr)
+                    .await
+                    .expect("the fault proxy starts"),
+            ),
             None => None,
         };
         Self::with_proxy(db, purpose, proxy, configure).await
@@ -80,7 +84,9 @@ impl<D: ChaosDb> Rig<D> {
     }
 
     fn proxy(&self) -> &FaultProxy {
-        self.proxy.as_ref().expect("this scenario needs a server behind a proxy")
+        self.proxy
+            .as_ref()
+            .expect("this scenario needs a server behind a proxy")
     }
 
     async fn finish(self, m: &mut Measured) {
@@ -128,9 +134,23 @@ pub async fn control_load_through_the_proxy_has_no_errors<D: ChaosDb>(db: Arc<D>
     sleep(Duration::from_secs(3)).await;
     let stats = load.stop(Duration::from_secs(5)).await;
     m.note("calls", stats.outcomes.len());
-    m.note("p99 call", percentile(stats.outcomes.iter().map(|o| o.total).collect(), 0.99));
-    assert_eq!(stats.errors(), 0, "{}: errors without a fault: {}", db.name(), stats.summary());
-    assert!(stats.outcomes.len() > 100, "{}: only {} calls", db.name(), stats.outcomes.len());
+    m.note(
+        "p99 call",
+        percentile(stats.outcomes.iter().map(|o| o.total).collect(), 0.99),
+    );
+    assert_eq!(
+        stats.errors(),
+        0,
+        "{}: errors without a fault: {}",
+        db.name(),
+        stats.summary()
+    );
+    assert!(
+        stats.outcomes.len() > 100,
+        "{}: only {} calls",
+        db.name(),
+        stats.outcomes.len()
+    );
     rig.finish(&mut m).await;
     m
 }
@@ -179,7 +199,10 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
     };
     let fifth_failure = fifth_failure.unwrap_or(opened);
     m.note("breaker opened after the cut", opened - cut);
-    m.note("breaker opened after the 5th failure", opened.saturating_duration_since(fifth_failure));
+    m.note(
+        "breaker opened after the 5th failure",
+        opened.saturating_duration_since(fifth_failure),
+    );
     assert!(
         opened.saturating_duration_since(fifth_failure) <= Duration::from_secs(1),
         "{}: the breaker opened {:?} after the fifth failure",
@@ -223,9 +246,22 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
     m.note("probes that overlapped a half-open trial", overlapped);
     m.note("fail-fast p50", p50);
     m.note("fail-fast max", max);
-    assert!(fast.len() >= 10, "{}: only {} acquires saw an open breaker", db.name(), fast.len());
-    assert!(p50 < Duration::from_millis(1), "{}: open-breaker acquires took {p50:?} (median)", db.name());
-    assert!(max < Duration::from_millis(50), "{}: an open-breaker acquire took {max:?}", db.name());
+    assert!(
+        fast.len() >= 10,
+        "{}: only {} acquires saw an open breaker",
+        db.name(),
+        fast.len()
+    );
+    assert!(
+        p50 < Duration::from_millis(1),
+        "{}: open-breaker acquires took {p50:?} (median)",
+        db.name()
+    );
+    assert!(
+        max < Duration::from_millis(50),
+        "{}: an open-breaker acquire took {max:?}",
+        db.name()
+    );
     for cause in &causes {
         let cause = cause
             .as_ref()
@@ -236,7 +272,13 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
             db.name()
         );
     }
-    m.note("cause", causes.first().and_then(|c| c.as_ref()).map(ToString::to_string));
+    m.note(
+        "cause",
+        causes
+            .first()
+            .and_then(|c| c.as_ref())
+            .map(ToString::to_string),
+    );
 
     // Half-open trials: at most one connection attempt per open interval.
     sleep(Duration::from_secs(2) - opened.elapsed().min(Duration::from_secs(2))).await;
@@ -295,7 +337,11 @@ pub async fn a_returning_database_closes_the_breaker_and_throughput_recovers_wit
     let cut = Instant::now();
     let deadline = cut + Duration::from_secs(5);
     while pool.stats().circuit_opened_total == before.circuit_opened_total {
-        assert!(Instant::now() < deadline, "{}: the breaker never opened", db.name());
+        assert!(
+            Instant::now() < deadline,
+            "{}: the breaker never opened",
+            db.name()
+        );
         sleep(Duration::from_millis(10)).await;
     }
     sleep(Duration::from_millis(500)).await;
@@ -303,7 +349,11 @@ pub async fn a_returning_database_closes_the_breaker_and_throughput_recovers_wit
     let back = Instant::now();
     let deadline = back + Duration::from_secs(5);
     while pool.circuit_breaker().state() != pool_core::CircuitState::Closed {
-        assert!(Instant::now() < deadline, "{}: the breaker never closed", db.name());
+        assert!(
+            Instant::now() < deadline,
+            "{}: the breaker never closed",
+            db.name()
+        );
         sleep(Duration::from_millis(5)).await;
     }
     let closed_after = back.elapsed();
@@ -329,7 +379,11 @@ pub async fn a_returning_database_closes_the_breaker_and_throughput_recovers_wit
             stats.rate(back + Duration::from_millis(1500), back + Duration::from_secs(2))
         )
     });
-    assert!(recovered <= Duration::from_secs(2), "{}: recovered after {recovered:?}", db.name());
+    assert!(
+        recovered <= Duration::from_secs(2),
+        "{}: recovered after {recovered:?}",
+        db.name()
+    );
     assert_only_typed_fault_errors(db.name(), &stats);
     rig.finish(&mut m).await;
     m
@@ -407,7 +461,11 @@ pub async fn a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers<D:
         + (during.validation_failures_total - base.validation_failures_total)
         + (during.broken_on_return_total - base.broken_on_return_total);
     m.note("hung connections discarded", discarded);
-    assert!(!holders.is_empty(), "{}: no call held a connection when the blackhole began", db.name());
+    assert!(
+        !holders.is_empty(),
+        "{}: no call held a connection when the blackhole began",
+        db.name()
+    );
     let slowest = holders.iter().max_by_key(|o| o.ended() - start);
     assert!(
         slowest_holder <= holder_bound,
@@ -425,10 +483,22 @@ pub async fn a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers<D:
         "{}: an acquire waited {slowest_acquire:?} (timeout {acquire:?})",
         db.name()
     );
-    assert!(discarded > 0, "{}: no hung connection was discarded", db.name());
-    let first = first_success_after
-        .unwrap_or_else(|| panic!("{}: no call succeeded after the blackhole lifted", db.name()));
-    assert!(first <= Duration::from_secs(2), "{}: first success {first:?} after lifting", db.name());
+    assert!(
+        discarded > 0,
+        "{}: no hung connection was discarded",
+        db.name()
+    );
+    let first = first_success_after.unwrap_or_else(|| {
+        panic!(
+            "{}: no call succeeded after the blackhole lifted",
+            db.name()
+        )
+    });
+    assert!(
+        first <= Duration::from_secs(2),
+        "{}: first success {first:?} after lifting",
+        db.name()
+    );
     assert_only_typed_fault_errors(db.name(), &stats);
     rig.finish(&mut m).await;
     m
@@ -436,9 +506,7 @@ pub async fn a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers<D:
 
 /// Scenario 3b: one query on a connection whose server goes silent returns soon after the
 /// query timeout (within 2 s more), however the adapter tries to cancel it.
-pub async fn a_query_on_a_blackholed_connection_returns_soon_after_the_query_timeout<
-    D: ChaosDb,
->(
+pub async fn a_query_on_a_blackholed_connection_returns_soon_after_the_query_timeout<D: ChaosDb>(
     db: Arc<D>,
 ) -> Measured {
     let mut m = Measured::default();
@@ -455,15 +523,24 @@ pub async fn a_query_on_a_blackholed_connection_returns_soon_after_the_query_tim
     conn.query("SELECT 1", &[]).await.expect("it works");
     rig.proxy().set(Fault::Blackhole);
     let t = Instant::now();
-    let result = tokio::time::timeout(Duration::from_secs(20), conn.query(&db.sleep_sql(10), &[]))
-        .await;
+    let result =
+        tokio::time::timeout(Duration::from_secs(20), conn.query(&db.sleep_sql(10), &[])).await;
     let took = t.elapsed();
     drop(conn);
     rig.proxy().set(Fault::Pass);
     m.note("returned after", took);
-    m.note("with", result.as_ref().map(|r| r.as_ref().map(|_| ()).map_err(ToString::to_string)));
+    m.note(
+        "with",
+        result
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(ToString::to_string)),
+    );
     let result = result.unwrap_or_else(|_| panic!("{}: the query hung for 20 s", db.name()));
-    assert!(result.is_err(), "{}: a blackholed query succeeded", db.name());
+    assert!(
+        result.is_err(),
+        "{}: a blackholed query succeeded",
+        db.name()
+    );
     let bound = query_timeout + Duration::from_secs(2);
     assert!(
         took <= bound,
@@ -513,7 +590,11 @@ pub async fn killed_sessions_give_connection_errors_and_are_never_handed_out<D: 
          connection-class error ({}; first other error {:?})",
         db.name(),
         stats.summary(),
-        stats.outcomes.iter().find(|o| o.kind != OutcomeKind::Ok && o.ended() > kill_at).map(|o| &o.error)
+        stats
+            .outcomes
+            .iter()
+            .find(|o| o.kind != OutcomeKind::Ok && o.ended() > kill_at)
+            .map(|o| &o.error)
     );
     assert_only_typed_fault_errors(db.name(), &stats);
     assert!(
@@ -538,9 +619,12 @@ pub async fn killed_sessions_give_connection_errors_and_are_never_handed_out<D: 
         held.push(pool.get().await.expect("a connection after idle kills"));
     }
     for conn in &mut held {
-        conn.query("SELECT 1", &[])
-            .await
-            .unwrap_or_else(|e| panic!("{}: a killed idle connection was handed out: {e}", db.name()));
+        conn.query("SELECT 1", &[]).await.unwrap_or_else(|e| {
+            panic!(
+                "{}: a killed idle connection was handed out: {e}",
+                db.name()
+            )
+        });
     }
     drop(held);
     let after = pool.stats();
@@ -556,7 +640,11 @@ pub async fn killed_sessions_give_connection_errors_and_are_never_handed_out<D: 
 
     // Refill.
     let total = settle(&*db, pool, &rig.marker, SETTLE).await;
-    assert!(total >= pool.config().min_size, "{}: refilled to {total} only", db.name());
+    assert!(
+        total >= pool.config().min_size,
+        "{}: refilled to {total} only",
+        db.name()
+    );
     rig.finish(&mut m).await;
     m
 }
@@ -609,7 +697,9 @@ pub async fn an_idle_session_killed_inside_the_bypass_window_is_not_handed_out<D
 
 /// Scenario 5: 200 ms latency at the proxy. Acquire timeouts fire on time; no waiter starves
 /// (the longest wait stays near the median: FIFO).
-pub async fn latency_spikes_keep_acquire_timeouts_and_fifo_order<D: ChaosDb>(db: Arc<D>) -> Measured {
+pub async fn latency_spikes_keep_acquire_timeouts_and_fifo_order<D: ChaosDb>(
+    db: Arc<D>,
+) -> Measured {
     let mut m = Measured::default();
     let rig = Rig::new(&db, "latency", |c| {
         c.min_size = 4;
@@ -682,7 +772,12 @@ pub async fn latency_spikes_keep_acquire_timeouts_and_fifo_order<D: ChaosDb>(db:
         db.name(),
         stats.summary()
     );
-    assert!(waits.len() >= 8, "{}: only {} calls", db.name(), waits.len());
+    assert!(
+        waits.len() >= 8,
+        "{}: only {} calls",
+        db.name(),
+        waits.len()
+    );
     assert!(
         max <= p50 * 2 + Duration::from_millis(300),
         "{}: a waiter waited {max:?} while the median was {p50:?}: not first come, first served",
@@ -768,7 +863,11 @@ pub async fn a_restarted_server_is_recovered_from_without_a_manual_step<D: Chaos
     let stats = load.stop(Duration::from_secs(5)).await;
     m.note("first success after the server was up", recovered);
     m.note("outcomes", stats.summary());
-    assert!(recovered <= Duration::from_secs(3), "{}: recovered after {recovered:?}", db.name());
+    assert!(
+        recovered <= Duration::from_secs(3),
+        "{}: recovered after {recovered:?}",
+        db.name()
+    );
     assert_only_typed_fault_errors(db.name(), &stats);
     rig.finish(&mut m).await;
     m
@@ -777,7 +876,9 @@ pub async fn a_restarted_server_is_recovered_from_without_a_manual_step<D: Chaos
 /// Scenario 7: `close()` with a deadline while 100 tasks hold or wait: waiters get
 /// `Error::Closed`, holders' connections close on return, the server is left with no session
 /// of the pool.
-pub async fn close_under_load_fails_waiters_and_leaves_no_session<D: ChaosDb>(db: Arc<D>) -> Measured {
+pub async fn close_under_load_fails_waiters_and_leaves_no_session<D: ChaosDb>(
+    db: Arc<D>,
+) -> Measured {
     let mut m = Measured::default();
     let rig = Rig::new(&db, "shutdown", |c| {
         c.min_size = 4;
@@ -794,7 +895,11 @@ pub async fn close_under_load_fails_waiters_and_leaves_no_session<D: ChaosDb>(db
     let deadline = Duration::from_secs(3);
     let report = pool.close(deadline).await;
     let took = closing.elapsed();
-    assert!(matches!(pool.get().await, Err(Error::Closed)), "{}: get after close", db.name());
+    assert!(
+        matches!(pool.get().await, Err(Error::Closed)),
+        "{}: get after close",
+        db.name()
+    );
     let stats = load.stop(Duration::from_secs(3)).await;
     let last_closed = stats
         .outcomes
@@ -807,7 +912,11 @@ pub async fn close_under_load_fails_waiters_and_leaves_no_session<D: ChaosDb>(db
     m.note("close took", took);
     m.note("last task told Closed after", last_closed);
     m.note("outcomes", stats.summary());
-    assert!(waiting > 50, "{}: only {waiting} waiters when closing", db.name());
+    assert!(
+        waiting > 50,
+        "{}: only {waiting} waiters when closing",
+        db.name()
+    );
     assert!(report.complete, "{}: {report:?}", db.name());
     assert!(took <= deadline, "{}: close took {took:?}", db.name());
     assert_eq!(
@@ -817,14 +926,25 @@ pub async fn close_under_load_fails_waiters_and_leaves_no_session<D: ChaosDb>(db
         db.name(),
         stats.summary()
     );
-    assert_eq!(stats.errors(), tasks, "{}: only Closed errors ({})", db.name(), stats.summary());
+    assert_eq!(
+        stats.errors(),
+        tasks,
+        "{}: only Closed errors ({})",
+        db.name(),
+        stats.summary()
+    );
     assert!(
         last_closed <= hold + MARGIN,
         "{}: a task learned of the close only after {last_closed:?}",
         db.name()
     );
     pool.check_invariants().expect("invariants after close");
-    assert_eq!(pool.stats().total, 0, "{}: connections left after close", db.name());
+    assert_eq!(
+        pool.stats().total,
+        0,
+        "{}: connections left after close",
+        db.name()
+    );
     close_and_check(&*db, pool, &rig.marker, Duration::from_secs(3)).await;
     m
 }
@@ -890,7 +1010,9 @@ pub async fn leaked_connections_are_reported_with_their_checkout_trace_and_recla
         "{}: no leak report naming the checkout site hold_connections_past_the_leak_threshold \
          (log has {} lines mentioning the pool)",
         db.name(),
-        log.lines().filter(|l| l.contains(rig.marker.as_str())).count()
+        log.lines()
+            .filter(|l| l.contains(rig.marker.as_str()))
+            .count()
     );
     let s = pool.stats();
     m.note("leaks_total", s.leaks_total);

@@ -26,7 +26,11 @@ impl ThrowawayMariadb {
         let install = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.path().join("data").display()))
-            .args(["--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
+            .args([
+                "--user=root",
+                "--skip-test-db",
+                "--auth-root-authentication-method=normal",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()

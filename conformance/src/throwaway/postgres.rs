@@ -92,7 +92,14 @@ impl ThrowawayPostgres {
     pub fn stop(&self) -> Result<(), String> {
         as_postgres(
             "pg_ctl",
-            &["-D", &path(&self.dir.path().join("data")), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &path(&self.dir.path().join("data")),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         )
     }
 
