@@ -54,7 +54,8 @@ fn main() {
                 let mut config = fair_config(cell.size);
                 change(&mut config);
                 let build = move || OursPool::with_config(config);
-                if let Some(hang) = grid::bench_pool::<OursPool, _, _>(&mut group, name, cell, build)
+                if let Some(hang) =
+                    grid::bench_pool::<OursPool, _, _>(&mut group, name, cell, build)
                 {
                     hangs.push(hang);
                 }

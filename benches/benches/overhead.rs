@@ -22,9 +22,9 @@ impl Visitor for GridVisitor<'_, '_> {
             return;
         }
         let size = self.cell.size;
-        if let Some(hang) = grid::bench_pool::<P, _, _>(self.group, P::NAME, self.cell, || {
-            P::build(size)
-        }) {
+        if let Some(hang) =
+            grid::bench_pool::<P, _, _>(self.group, P::NAME, self.cell, || P::build(size))
+        {
             self.hangs.push(hang);
         }
     }

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-
 /// One measured contender.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {

@@ -32,10 +32,13 @@ pub fn suite() -> Suite {
                 setup("mysql_async, 16 dedicated connections (16 tasks)", raw),
                 setup("adapter-mysql, 16 dedicated, no pool (16 tasks)", adapter),
                 setup("pool-core 16 conns / 64 tasks, reset off", || ours(false)),
-                setup("pool-core 16 / 64, default reset (COM_RESET_CONNECTION)", || {
-                    ours(true)
+                setup(
+                    "pool-core 16 / 64, default reset (COM_RESET_CONNECTION)",
+                    || ours(true),
+                ),
+                setup("mysql_async::Pool 16 / 64, reset off", || {
+                    native_pool(false)
                 }),
-                setup("mysql_async::Pool 16 / 64, reset off", || native_pool(false)),
                 setup("mysql_async::Pool 16 / 64, its default reset", || {
                     native_pool(true)
                 }),

@@ -28,9 +28,14 @@ pub fn suite() -> Suite {
             suite: "postgres",
             contenders: vec![
                 setup("tokio-postgres, 16 dedicated connections (16 tasks)", raw),
-                setup("adapter-postgres, 16 dedicated, no pool (16 tasks)", adapter),
+                setup(
+                    "adapter-postgres, 16 dedicated, no pool (16 tasks)",
+                    adapter,
+                ),
                 setup("pool-core 16 conns / 64 tasks, reset off", || ours(false)),
-                setup("pool-core 16 / 64, default reset (DISCARD ALL)", || ours(true)),
+                setup("pool-core 16 / 64, default reset (DISCARD ALL)", || {
+                    ours(true)
+                }),
                 setup("deadpool-postgres 16 / 64 (prepare_cached)", deadpool),
                 setup("bb8-postgres 16 / 64 (statement prepared on connect)", bb8),
             ],
@@ -153,4 +158,3 @@ async fn bb8() -> Result<Loop<bb8::Pool<Prepared>>, String> {
         })
     }))
 }
-

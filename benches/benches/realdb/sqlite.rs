@@ -56,9 +56,10 @@ pub fn suite() -> Suite {
         suite,
         contenders: vec![
             setup("rusqlite, 4 dedicated threads", move || raw(write)),
-            setup("adapter-sqlite, 4 dedicated, no pool (4 tasks)", move || {
-                adapter(write)
-            }),
+            setup(
+                "adapter-sqlite, 4 dedicated, no pool (4 tasks)",
+                move || adapter(write),
+            ),
             setup("pool-core 4 conns / 16 tasks, reset off", move || {
                 ours(write, false)
             }),
@@ -88,7 +89,8 @@ impl Contender for Raw {
                 threads.push(std::thread::spawn(move || -> Result<(), String> {
                     let conn = rusqlite::Connection::open(&path).map_err(text)?;
                     conn.busy_timeout(Duration::from_secs(5)).map_err(text)?;
-                    conn.pragma_update(None, "synchronous", "normal").map_err(text)?;
+                    conn.pragma_update(None, "synchronous", "normal")
+                        .map_err(text)?;
                     let mut seed = t as i64;
                     let mut done = 0;
                     while !stop.load(Ordering::Relaxed) {
@@ -110,7 +112,8 @@ impl Contender for Raw {
             tokio::time::sleep(secs).await;
             stop.store(true, Ordering::Relaxed);
             for t in threads {
-                t.join().map_err(|_| "a rusqlite thread panicked".to_owned())??;
+                t.join()
+                    .map_err(|_| "a rusqlite thread panicked".to_owned())??;
             }
             Ok(total.load(Ordering::Relaxed))
         })

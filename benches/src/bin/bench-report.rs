@@ -4,7 +4,8 @@
 //! the `overhead` and `features` groups, and the JSON the other benches leave in
 //! `bench-results/`; prints Markdown to stdout and writes the overhead chart as SVG.
 //!
-//! `cargo run --release -p benches --bin bench-report -- [--svg benches/results/overhead.svg]`
+//! `cargo run --release -p benches --bin bench-report -- [--svg benches/results/overhead.svg]
+//! [--criterion DIR]` (default `$CRITERION_HOME`, else `<target>/criterion`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,7 +26,13 @@ fn main() {
         .position(|a| a == "--svg")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
-    let criterion_dir = results::target_dir().join("criterion");
+    let criterion_dir = args
+        .iter()
+        .position(|a| a == "--criterion")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CRITERION_HOME").map(PathBuf::from))
+        .unwrap_or_else(|| results::target_dir().join("criterion"));
     let measured = read_criterion(&criterion_dir);
     if measured.is_empty() {
         eprintln!(
@@ -37,6 +44,7 @@ fn main() {
     overhead_tables(&measured, &mut out);
     features_table(&measured, &mut out);
     json_tables(&mut out);
+    more_tables(&mut out);
     print!("{out}");
     if let Some(path) = svg_path {
         let svg = overhead_svg(&measured);
@@ -69,7 +77,10 @@ fn read_criterion(dir: &Path) -> Measured {
                 continue;
             }
             if path.file_name().is_none_or(|n| n != "benchmark.json")
-                || path.parent().and_then(|p| p.file_name()).is_none_or(|n| n != "new")
+                || path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .is_none_or(|n| n != "new")
             {
                 continue;
             }
@@ -156,9 +167,9 @@ fn overhead_tables(measured: &Measured, out: &mut String) {
                             None => fmt_rate(v),
                         },
                         None => {
-                            let hung = hangs.iter().any(|(g, p, n)| {
-                                g == &group && p == name && n.starts_with("hung")
-                            });
+                            let hung = hangs
+                                .iter()
+                                .any(|(g, p, n)| g == &group && p == name && n.starts_with("hung"));
                             if hung { "hangs".into() } else { "—".into() }
                         }
                     };
@@ -220,7 +231,10 @@ fn features_table(measured: &Measured, out: &mut String) {
 fn json_tables(out: &mut String) {
     if let Some(Value::Array(rows)) = read_json(&results::dir().join("allocs.json")) {
         let _ = writeln!(out, "\n#### Allocations per get (steady state)\n");
-        let _ = writeln!(out, "| pool | mode | size | tasks | allocations/get | bytes/get |");
+        let _ = writeln!(
+            out,
+            "| pool | mode | size | tasks | allocations/get | bytes/get |"
+        );
         let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
         for r in rows {
             let a = r["allocs_per_get"]
@@ -236,6 +250,78 @@ fn json_tables(out: &mut String) {
                 r["mode"].as_str().unwrap_or("?"),
                 r["size"],
                 r["tasks"]
+            );
+        }
+    }
+}
+
+/// Fairness and real-database tables from their benches' JSON.
+fn more_tables(out: &mut String) {
+    if let Some(Value::Array(rows)) = read_json(&results::dir().join("fairness.json")) {
+        let _ = writeln!(out, "\n#### Fairness and tail: wait per get\n");
+        let _ = writeln!(
+            out,
+            "| scenario | pool | gets/s | p50 | p99 | p99.9 | max | p99/p50 |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
+        let ms = |v: &Value| {
+            v.as_f64()
+                .map_or("—".into(), |us| format!("{:.2} ms", us / 1e3))
+        };
+        for r in rows {
+            let w = &r["wait"];
+            if w.is_null() {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | — | — | — | — | — | {} |",
+                    r["scenario"].as_str().unwrap_or("?"),
+                    r["pool"].as_str().unwrap_or("?"),
+                    r["note"].as_str().unwrap_or("")
+                );
+                continue;
+            }
+            let ratio = match (w["p99_us"].as_f64(), w["p50_us"].as_f64()) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.1}", a / b),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {} | {} | {} | {} | {ratio} |",
+                r["scenario"].as_str().unwrap_or("?"),
+                r["pool"].as_str().unwrap_or("?"),
+                r["gets_per_sec"].as_f64().unwrap_or(0.0),
+                ms(&w["p50_us"]),
+                ms(&w["p99_us"]),
+                ms(&w["p999_us"]),
+                ms(&w["max_us"]),
+            );
+        }
+    }
+    if let Some(Value::Array(rows)) = read_json(&results::dir().join("realdb.json")) {
+        let _ = writeln!(
+            out,
+            "\n#### Real databases (operations/s, best of the rounds; change against the raw driver)\n"
+        );
+        let _ = writeln!(out, "| suite | contender | ops/s | vs raw driver |");
+        let _ = writeln!(out, "|---|---|---:|---:|");
+        let mut base: Option<(String, f64)> = None;
+        for r in rows {
+            let suite = r["suite"].as_str().unwrap_or("?").to_owned();
+            let ops = r["ops_per_sec"].as_f64();
+            if base.as_ref().is_none_or(|(s, _)| *s != suite) {
+                base = ops.map(|v| (suite.clone(), v));
+            }
+            let rel = match (ops, &base) {
+                (Some(v), Some((s, b))) if *s == suite => {
+                    format!("{:+.1} %", (v / b - 1.0) * 100.0)
+                }
+                _ => r["note"].as_str().unwrap_or("—").to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "| {suite} | {} | {} | {rel} |",
+                r["name"].as_str().unwrap_or("?"),
+                ops.map_or("—".into(), |v| format!("{v:.0}"))
             );
         }
     }

@@ -83,9 +83,10 @@ async fn dispatch(args: &Args) -> Result<report::Report, String> {
         }
         Db::Sqlite => {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let url = args.url.clone().unwrap_or_else(|| {
-                format!("sqlite://{}", dir.path().join("load.db").display())
-            });
+            let url = args
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("load.db").display()));
             let up = SqliteConnector::from_url(&url).map_err(text)?;
             let down = SqliteConnector::from_url("sqlite:///nonexistent-dir/outage.db?mode=rw")
                 .map_err(text)?;
@@ -104,9 +105,10 @@ async fn dispatch(args: &Args) -> Result<report::Report, String> {
             go(args, switch, outage).await
         }
         Db::Mysql => {
-            let url = args.url.clone().unwrap_or_else(|| {
-                "mysql://root@127.0.0.1:3306/test?ssl_mode=disabled".into()
-            });
+            let url = args
+                .url
+                .clone()
+                .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/test?ssl_mode=disabled".into());
             let up = MysqlConnector::from_url(&url).map_err(text)?;
             let down = MysqlConnector::from_url("mysql://root@127.0.0.1:1/test?ssl_mode=disabled")
                 .map_err(text)?;

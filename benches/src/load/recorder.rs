@@ -56,7 +56,10 @@ impl Recorder {
 
     /// Errors by kind so far.
     pub fn errors(&self) -> BTreeMap<String, u64> {
-        self.errors.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Completed cycles so far.

@@ -114,7 +114,17 @@ pub async fn run<M: Connector>(pool: Pool<M>, outage: Arc<dyn Outage>, args: &Ar
             None
         }
         Scenario::Extreme(n) => {
-            extreme(&pool, &rec, &run_args, &timeline, &outage, args, n, rss_before_kib).await
+            extreme(
+                &pool,
+                &rec,
+                &run_args,
+                &timeline,
+                &outage,
+                args,
+                n,
+                rss_before_kib,
+            )
+            .await
         }
     };
     let elapsed = load_start.elapsed();
@@ -215,7 +225,10 @@ fn describe_config(args: &Args) -> String {
 /// Bytes of RSS growth per task, measured now.
 fn bytes_per_task(rss_before_kib: u64, tasks: usize) -> (Option<f64>, usize) {
     let grown = proc_status_kib("VmRSS:").saturating_sub(rss_before_kib);
-    ((tasks > 0).then(|| grown as f64 * 1024.0 / tasks as f64), tasks)
+    (
+        (tasks > 0).then(|| grown as f64 * 1024.0 / tasks as f64),
+        tasks,
+    )
 }
 
 /// `n` tasks at once, `iterations` cycles each.
@@ -348,8 +361,11 @@ async fn monitor<M: Connector>(
     count_cycles: bool,
 ) {
     let first = pool.stats();
-    let (mut ups, mut downs, mut circuit) =
-        (first.scale_ups_total, first.scale_downs_total, first.circuit);
+    let (mut ups, mut downs, mut circuit) = (
+        first.scale_ups_total,
+        first.scale_downs_total,
+        first.circuit,
+    );
     let mut warm = first.warm_target;
     let mut last_sample = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -358,7 +374,11 @@ async fn monitor<M: Connector>(
         let s = pool.stats();
         let t_ms = timeline.millis();
         if s.scale_ups_total != ups || s.scale_downs_total != downs {
-            let direction = if s.scale_ups_total != ups { "up" } else { "down" };
+            let direction = if s.scale_ups_total != ups {
+                "up"
+            } else {
+                "down"
+            };
             timeline.log(format!(
                 "auto-scaler: scale {direction}, warm target {warm} → {} (total {}, active {}, waiting {}, utilization {:.2})",
                 s.warm_target, s.total, s.active, s.waiting, s.utilization
