@@ -26,6 +26,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// Builds the contender list of one database.
+type MakeSuite = fn() -> drive::Suite;
+
 /// One measured contender.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -76,7 +79,7 @@ fn main() {
             .is_none_or(|o| o.iter().any(|s| suite.starts_with(s.as_str())))
     };
     let mut rows = Vec::new();
-    let suites: [(&str, fn() -> drive::Suite); 3] = [
+    let suites: [(&str, MakeSuite); 3] = [
         ("postgres", postgres::suite),
         ("mysql", mysql::suite),
         ("sqlite", sqlite::suite),
