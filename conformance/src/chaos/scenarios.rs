@@ -210,6 +210,7 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
         opened - fifth_failure
     );
     let accepted_at_open = rig.proxy().accepted();
+    let half_opened_at_open = pool.stats().circuit_half_opened_total;
 
     // While open: fail fast, with the cause.
     let mut fast = Vec::new();
@@ -284,12 +285,22 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
     sleep(Duration::from_secs(2) - opened.elapsed().min(Duration::from_secs(2))).await;
     let window = opened.elapsed();
     let attempts = rig.proxy().accepted() - accepted_at_open;
-    let allowed = (window.as_millis() / open_duration.as_millis()) as u64 + 1;
+    let half_opens = pool.stats().circuit_half_opened_total - half_opened_at_open;
+    let intervals = (window.as_millis() / open_duration.as_millis()) as u64 + 1;
     m.note("attempts while open", (attempts, window));
+    m.note("half-open intervals", half_opens);
     assert!(
-        attempts <= allowed,
-        "{}: {attempts} connection attempts in {window:?} with the breaker open for {open_duration:?} \
-         at a time (at most {allowed})",
+        half_opens <= intervals,
+        "{}: {half_opens} half-open trials in {window:?} with open_duration {open_duration:?}",
+        db.name()
+    );
+    // Each half-open interval allows exactly one trial; any other attempt is a connect made
+    // while the breaker was open.
+    assert!(
+        attempts <= half_opens,
+        "{}: {attempts} connection attempts reached the server in {window:?} after the breaker \
+         opened, but only {half_opens} half-open trials were allowed: a connect was made while \
+         the breaker was open",
         db.name()
     );
     let stats = load.stop(Duration::from_secs(3)).await;
