@@ -353,7 +353,7 @@ where
             "off" | "none" | "disabled" => Ok(None),
             duration => humantime::parse_duration(duration).map(Some).map_err(|e| {
                 serde::de::Error::custom(format!(
-                    "invalid duration {duration:?} ({e}); use e.g. \"30s\", \"5m\", or \"off\""
+                    "is not a duration (`{duration}`: {e}); write it like \"500ms\", \"30s\", \"5m\" or \"off\""
                 ))
             }),
         },
