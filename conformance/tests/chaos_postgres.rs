@@ -84,6 +84,15 @@ fn latency_spikes_keep_acquire_timeouts_and_fifo_order() {
 }
 
 #[test]
+fn a_timeout_error_reports_the_whole_wait() {
+    run_serial(
+        db(),
+        "timeout wait",
+        chaos::a_timeout_error_reports_the_whole_wait,
+    );
+}
+
+#[test]
 fn a_restarted_server_is_recovered_from_without_a_manual_step() {
     let server = Arc::new(ThrowawayPostgres::start().expect("a throwaway PostgreSQL starts"));
     let db = PostgresChaos::new(

@@ -85,8 +85,15 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn soak<D: ChaosDb>(db: Arc<D>, run: Duration, tasks: usize, tally: Arc<Tally>) -> Result<(), String> {
-    db.probe().await.map_err(|e| format!("{}: {e}", db.name()))?;
+async fn soak<D: ChaosDb>(
+    db: Arc<D>,
+    run: Duration,
+    tasks: usize,
+    tally: Arc<Tally>,
+) -> Result<(), String> {
+    db.probe()
+        .await
+        .map_err(|e| format!("{}: {e}", db.name()))?;
     let proxy = match db.server_addr() {
         Some(addr) => Some(FaultProxy::start(addr).await.map_err(|e| e.to_string())?),
         None => None,
@@ -123,7 +130,11 @@ async fn soak<D: ChaosDb>(db: Arc<D>, run: Duration, tasks: usize, tally: Arc<Ta
         let sleepy = db.sleep_sql(fastrand::u64(5..50));
         handles.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let sql = if fastrand::u8(0..4) == 0 { sleepy.as_str() } else { "SELECT 1" };
+                let sql = if fastrand::u8(0..4) == 0 {
+                    sleepy.as_str()
+                } else {
+                    "SELECT 1"
+                };
                 let call = async {
                     let mut conn = pool.get().await?;
                     conn.query(sql, &[]).await?;
@@ -134,7 +145,9 @@ async fn soak<D: ChaosDb>(db: Arc<D>, run: Duration, tasks: usize, tally: Arc<Ta
                 };
                 // One call in five is abandoned at a random point.
                 let result = if fastrand::u8(0..5) == 0 {
-                    match tokio::time::timeout(Duration::from_millis(fastrand::u64(0..30)), call).await {
+                    match tokio::time::timeout(Duration::from_millis(fastrand::u64(0..30)), call)
+                        .await
+                    {
                         Ok(r) => Some(r),
                         Err(_) => None,
                     }
@@ -202,7 +215,10 @@ async fn soak<D: ChaosDb>(db: Arc<D>, run: Duration, tasks: usize, tally: Arc<Ta
     }
     stop.store(true, Ordering::Relaxed);
     for h in handles {
-        if tokio::time::timeout(Duration::from_secs(15), h).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), h)
+            .await
+            .is_err()
+        {
             return Err(format!("{}: a load task hung after the run", db.name()));
         }
     }
@@ -233,8 +249,18 @@ fn main() -> ExitCode {
             });
             let sqlite = Arc::new(SqliteChaos::new());
             let results = tokio::join!(
-                soak(Arc::new(PostgresChaos::from_env()), run, args.tasks, tallies[0].clone()),
-                soak(Arc::new(MysqlChaos::from_env()), run, args.tasks, tallies[1].clone()),
+                soak(
+                    Arc::new(PostgresChaos::from_env()),
+                    run,
+                    args.tasks,
+                    tallies[0].clone()
+                ),
+                soak(
+                    Arc::new(MysqlChaos::from_env()),
+                    run,
+                    args.tasks,
+                    tallies[1].clone()
+                ),
                 soak(sqlite, run, args.tasks, tallies[2].clone()),
             );
             let _ = sampler.await;
@@ -244,7 +270,10 @@ fn main() -> ExitCode {
     let end_rss = rss_kib("VmRSS:");
     let peak = rss_kib("VmHWM:");
     let mut failed = false;
-    println!("soak: {:.1} minutes, {} tasks per database", args.minutes, args.tasks);
+    println!(
+        "soak: {:.1} minutes, {} tasks per database",
+        args.minutes, args.tasks
+    );
     for ((name, tally), result) in names.iter().zip(&tallies).zip(outcome) {
         let violations = tally.violations.lock().unwrap_or_else(|e| e.into_inner());
         println!(
@@ -278,5 +307,9 @@ fn main() -> ExitCode {
         println!("RSS grew by {} MiB", growth_kib / 1024);
         failed = true;
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -715,10 +715,12 @@ pub async fn latency_spikes_keep_acquire_timeouts_and_fifo_order<D: ChaosDb>(
     let rig = Rig::new(&db, "latency", |c| {
         c.min_size = 4;
         c.max_size = 4;
-        c.acquire_timeout = Duration::from_secs(5);
+        c.acquire_timeout = Duration::from_secs(8);
         c.connect_timeout = Duration::from_secs(5);
         c.query_timeout = Some(Duration::from_secs(5));
         c.health_check_interval = None;
+        // A ping takes two 200 ms hops: validation must not time out on latency alone.
+        c.health_check_timeout = Duration::from_secs(2);
     })
     .await;
     let pool = &rig.pool;
@@ -792,6 +794,55 @@ pub async fn latency_spikes_keep_acquire_timeouts_and_fifo_order<D: ChaosDb>(
     assert!(
         max <= p50 * 2 + Duration::from_millis(300),
         "{}: a waiter waited {max:?} while the median was {p50:?}: not first come, first served",
+        db.name()
+    );
+    rig.finish(&mut m).await;
+    m
+}
+
+/// Scenario 5b: a `Timeout` error reports how long the caller really waited, also when its
+/// wait went through a failed checkout validation before it queued.
+pub async fn a_timeout_error_reports_the_whole_wait<D: ChaosDb>(db: Arc<D>) -> Measured {
+    let mut m = Measured::default();
+    let acquire = Duration::from_millis(1500);
+    let rig = Rig::new(&db, "timeoutwait", |c| {
+        c.min_size = 1;
+        c.max_size = 1;
+        c.acquire_timeout = acquire;
+        c.connect_timeout = Duration::from_secs(10);
+        c.health_check_interval = None;
+        c.health_check_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let pool = &rig.pool;
+    drop(pool.get().await.expect("a connection"));
+    sleep(pool.config().validation_bypass + Duration::from_millis(100)).await;
+    // 600 ms round trips: the checkout validation (500 ms) fails, and a new connection cannot
+    // open before the acquire timeout.
+    rig.proxy().set(Fault::Latency(Duration::from_millis(300)));
+    let t = Instant::now();
+    let result = pool.get().await;
+    let took = t.elapsed();
+    rig.proxy().set(Fault::Pass);
+    let waited = match &result {
+        Err(Error::Timeout { waited, .. }) => *waited,
+        other => panic!(
+            "{}: expected a timeout, got {:?}",
+            db.name(),
+            other.as_ref().map(|_| ()).map_err(ToString::to_string)
+        ),
+    };
+    drop(result);
+    m.note("call took", took);
+    m.note("error says it waited", waited);
+    assert!(
+        took >= acquire && took <= acquire + MARGIN,
+        "{}: the acquire took {took:?} (timeout {acquire:?})",
+        db.name()
+    );
+    assert!(
+        waited + Duration::from_millis(100) >= took,
+        "{}: the Timeout error says the caller waited {waited:?}, but it waited {took:?}",
         db.name()
     );
     rig.finish(&mut m).await;
