@@ -145,12 +145,9 @@ async fn soak<D: ChaosDb>(
                 };
                 // One call in five is abandoned at a random point.
                 let result = if fastrand::u8(0..5) == 0 {
-                    match tokio::time::timeout(Duration::from_millis(fastrand::u64(0..30)), call)
+                    tokio::time::timeout(Duration::from_millis(fastrand::u64(0..30)), call)
                         .await
-                    {
-                        Ok(r) => Some(r),
-                        Err(_) => None,
-                    }
+                        .ok()
                 } else {
                     Some(call.await)
                 };
