@@ -174,6 +174,13 @@ impl FaultProxy {
         self.shared.accepted.load(Ordering::SeqCst)
     }
 
+    /// A function that reads [`accepted`](Self::accepted), for tasks that outlive a borrow of
+    /// the proxy.
+    pub fn accepted_counter(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.accepted.load(Ordering::SeqCst)
+    }
+
     /// Client connections open through the proxy right now.
     pub fn open_connections(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)

@@ -212,6 +212,17 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
     let accepted_at_open = rig.proxy().accepted();
     let half_opened_at_open = pool.stats().circuit_half_opened_total;
 
+    // Connection attempts in the first 300 ms after opening, before any half-open trial was
+    // possible (open_duration 500 ms): there should be none.
+    let early = tokio::spawn({
+        let pool = pool.clone();
+        let accepted = rig.proxy().accepted_counter();
+        async move {
+            sleep(Duration::from_millis(300).saturating_sub(opened.elapsed())).await;
+            let half = pool.stats().circuit_half_opened_total;
+            (accepted() - accepted_at_open, half)
+        }
+    });
     // While open: fail fast, with the cause.
     let mut fast = Vec::new();
     let mut causes = Vec::new();
@@ -285,6 +296,12 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
     sleep(Duration::from_secs(2) - opened.elapsed().min(Duration::from_secs(2))).await;
     let window = opened.elapsed();
     let attempts = rig.proxy().accepted() - accepted_at_open;
+    let (early_attempts, early_half) = early.await.expect("the early sampler");
+    let early_half_opens = early_half - half_opened_at_open;
+    m.note(
+        "attempts in the first 300 ms while open (half-opens then)",
+        (early_attempts, early_half_opens),
+    );
     let half_opens = pool.stats().circuit_half_opened_total - half_opened_at_open;
     let intervals = (window.as_millis() / open_duration.as_millis()) as u64 + 1;
     m.note("attempts while open", (attempts, window));
@@ -300,7 +317,8 @@ pub async fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause
         attempts <= half_opens,
         "{}: {attempts} connection attempts reached the server in {window:?} after the breaker \
          opened, but only {half_opens} half-open trials were allowed: a connect was made while \
-         the breaker was open",
+         the breaker was open ({early_attempts} of them in the first 300 ms, before any trial \
+         was due; half-opens by then: {early_half_opens})",
         db.name()
     );
     let stats = load.stop(Duration::from_secs(3)).await;
