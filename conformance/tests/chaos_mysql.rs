@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use conformance::chaos::{self, MysqlChaos, run_serial};
+use conformance::chaos::{self, MysqlChaos, run_serial, run_serial_with};
 use conformance::throwaway::ThrowawayMariadb;
 
 fn db() -> MysqlChaos {
@@ -85,14 +85,18 @@ fn a_timeout_error_reports_the_whole_wait() {
 
 #[test]
 fn a_restarted_server_is_recovered_from_without_a_manual_step() {
-    let server = Arc::new(ThrowawayMariadb::start().expect("a throwaway MySQL (MariaDB) starts"));
-    let db = MysqlChaos::new(
-        server.url(),
-        std::net::SocketAddr::from(([127, 0, 0, 1], server.port())),
+    run_serial_with(
+        || {
+            let server = Arc::new(ThrowawayMariadb::start().expect("a throwaway MariaDB starts"));
+            let db = MysqlChaos::new(
+                server.url(),
+                std::net::SocketAddr::from(([127, 0, 0, 1], server.port())),
+            );
+            (db, server)
+        },
+        "restart",
+        |db, server| chaos::a_restarted_server_is_recovered_from_without_a_manual_step(db, server),
     );
-    run_serial(db, "restart", move |db| {
-        chaos::a_restarted_server_is_recovered_from_without_a_manual_step(db, server)
-    });
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use conformance::chaos::{self, PostgresChaos, run_serial};
+use conformance::chaos::{self, PostgresChaos, run_serial, run_serial_with};
 use conformance::throwaway::ThrowawayPostgres;
 
 fn db() -> PostgresChaos {
@@ -94,14 +94,19 @@ fn a_timeout_error_reports_the_whole_wait() {
 
 #[test]
 fn a_restarted_server_is_recovered_from_without_a_manual_step() {
-    let server = Arc::new(ThrowawayPostgres::start().expect("a throwaway PostgreSQL starts"));
-    let db = PostgresChaos::new(
-        server.url(),
-        std::net::SocketAddr::from(([127, 0, 0, 1], server.port())),
+    run_serial_with(
+        || {
+            let server =
+                Arc::new(ThrowawayPostgres::start().expect("a throwaway PostgreSQL starts"));
+            let db = PostgresChaos::new(
+                server.url(),
+                std::net::SocketAddr::from(([127, 0, 0, 1], server.port())),
+            );
+            (db, server)
+        },
+        "restart",
+        |db, server| chaos::a_restarted_server_is_recovered_from_without_a_manual_step(db, server),
     );
-    run_serial(db, "restart", move |db| {
-        chaos::a_restarted_server_is_recovered_from_without_a_manual_step(db, server)
-    });
 }
 
 #[test]

@@ -69,8 +69,26 @@ where
     F: FnOnce(std::sync::Arc<D>) -> Fut,
     Fut: Future<Output = Measured>,
 {
+    run_serial_with(|| (db, ()), name, |db, ()| scenario(db));
+}
+
+/// [`run_serial`] for scenarios that need something started first (a throwaway server):
+/// `make` runs once this scenario has its turn, so starting the server does not load the
+/// machine while another scenario measures; what it returns besides the database goes to the
+/// scenario (and is dropped, stopping the server, before the next scenario's turn).
+///
+/// # Panics
+///
+/// As [`run_serial`].
+pub fn run_serial_with<D, S, F, Fut>(make: impl FnOnce() -> (D, S), name: &str, scenario: F)
+where
+    D: ChaosDb,
+    F: FnOnce(std::sync::Arc<D>, S) -> Fut,
+    Fut: Future<Output = Measured>,
+{
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (db, extra) = make();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -90,7 +108,7 @@ where
             );
         }
         let started = tokio::time::Instant::now();
-        let measured = scenario(db.clone()).await;
+        let measured = scenario(db.clone(), extra).await;
         eprintln!(
             "[chaos] {} {name}: {measured}; scenario took {:?}",
             db.name(),
