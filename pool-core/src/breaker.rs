@@ -132,9 +132,13 @@ impl Breaker {
         self.set(CircuitState::Closed)
     }
 
-    /// A connect failed: may open the breaker.
+    /// A connect failed: may open the breaker. An attempt that was already in flight when the
+    /// breaker opened only counts: it must not push the next trial further out.
     pub(crate) fn record_connect_failure(&mut self, now: Instant) -> Option<Transition> {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        if self.state == CircuitState::Open {
+            return None;
+        }
         let trial_failed = self.state == CircuitState::HalfOpen;
         self.trial_in_flight = false;
         if self.enabled && (trial_failed || self.consecutive_failures >= self.threshold) {
@@ -206,6 +210,20 @@ mod tests {
         }
         assert_eq!(b.state(), CircuitState::Closed);
         assert!(b.record_connect_failure(now).is_some());
+    }
+
+    #[test]
+    fn a_straggling_failure_does_not_extend_an_open_breaker() {
+        let now = Instant::now();
+        let mut b = breaker(now);
+        for _ in 0..3 {
+            b.record_connect_failure(now);
+        }
+        assert_eq!(b.record_connect_failure(now + Duration::from_secs(5)), None);
+        assert_eq!(
+            b.retry_in(now + Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl<M: Connector> Inner<M> {
             let acquired = Acquire {
                 inner: self,
                 timeout,
+                started,
                 deadline,
                 ticket: None,
                 enqueued_at: None,
@@ -656,7 +657,10 @@ struct Acquired<C> {
 struct Acquire<'a, M: Connector> {
     inner: &'a Arc<Inner<M>>,
     timeout: Duration,
-    /// Kept from an earlier pass (after a failed validation), so retries never extend it.
+    /// When the call began, if an earlier pass (a failed validation) already knew: the wait a
+    /// timeout reports counts from there, not from this pass.
+    started: Option<Instant>,
+    /// Kept from an earlier pass, so retries never extend it.
     deadline: Option<Instant>,
     ticket: Option<Ticket>,
     enqueued_at: Option<(Instant, Instant)>,
@@ -731,9 +735,10 @@ impl<M: Connector> Future for Acquire<'_, M> {
                 Permit::Connect => {}
             }
         }
+        let start = self.started.unwrap_or(now);
         let timeout = self.timeout;
-        let deadline = *self.deadline.get_or_insert(now + timeout);
-        let ticket = st.waiters.push(cx.waker().clone(), now, deadline);
+        let deadline = *self.deadline.get_or_insert(start + timeout);
+        let ticket = st.waiters.push(cx.waker().clone(), start, deadline);
         let wake_watcher = st.watch_armed.is_none_or(|armed| deadline < armed);
         if wake_watcher {
             st.watch_armed = Some(deadline);
@@ -747,7 +752,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
         };
         drop(st);
         self.ticket = Some(ticket);
-        self.enqueued_at = Some((now, deadline));
+        self.enqueued_at = Some((start, deadline));
         if wake_watcher {
             inner.deadline_watch.notify_one();
         }
@@ -809,7 +814,10 @@ impl<M: Connector> Reservation<M> {
                 () = tokio::time::sleep(delay) => {}
                 () = inner.shutdown.cancelled() => return,
             }
-            if !inner.state.lock().still_wanted() {
+            // The breaker may have opened while this slot slept (another slot's failure tripped
+            // it): then only its half-open trial may connect, not this retry.
+            let st = inner.state.lock();
+            if !st.still_wanted() || st.breaker.state() != CircuitState::Closed {
                 return;
             }
         }

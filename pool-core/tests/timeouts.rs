@@ -131,3 +131,71 @@ async fn an_open_breaker_fails_fast_with_the_real_cause_and_stops_hammering() {
     );
     assert_eq!(pool.stats().circuit_rejections_total, 100);
 }
+
+#[tokio::test(start_paused = true)]
+async fn connect_retries_sleeping_when_the_breaker_opens_do_not_connect_while_it_is_open() {
+    let connector = TestConnector::new();
+    let faults = connector.faults();
+    faults.set_connect(Behavior::Fail);
+    let pool = Pool::builder(connector)
+        .min_size(0)
+        .max_size(8)
+        .configure(|c| {
+            c.max_concurrent_creates = 4;
+            c.circuit_breaker.failure_threshold = 5;
+            c.circuit_breaker.open_duration = Duration::from_secs(10);
+            c.autoscale.enabled = false;
+        })
+        .build()
+        .await
+        .unwrap();
+    // Eight callers: four connects in flight, each retrying with its own backoff.
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.get_timeout(Duration::from_secs(30)).await.map(drop) })
+        })
+        .collect();
+    for caller in callers {
+        assert!(caller.await.unwrap().is_err());
+    }
+    assert_eq!(pool.circuit_breaker().state(), CircuitState::Open);
+    let attempts_when_opened = faults.connects_attempted();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(
+        faults.connects_attempted(),
+        attempts_when_opened,
+        "no slot that was sleeping in its backoff may connect while the breaker is open"
+    );
+    assert_eq!(pool.circuit_breaker().state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_after_a_failed_validation_reports_the_whole_wait() {
+    let connector = TestConnector::new();
+    let faults = connector.faults();
+    let pool = Pool::builder(connector)
+        .min_size(2)
+        .max_size(2)
+        .configure(|c| {
+            c.validation_bypass = Duration::ZERO;
+            c.health_check_timeout = Duration::from_millis(500);
+            c.health_check_interval = None;
+            c.autoscale.enabled = false;
+        })
+        .build()
+        .await
+        .unwrap();
+    let _held = pool.get().await.unwrap();
+    // The idle one fails its validation (a hung ping) and its replacement never arrives, so the
+    // caller then queues until its deadline.
+    faults.set_ping(Behavior::Hang);
+    faults.set_connect(Behavior::Slow(Duration::from_secs(60)));
+    let start = Instant::now();
+    let error = pool.get_timeout(Duration::from_secs(2)).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    match error {
+        Error::Timeout { waited, .. } => assert_eq!(waited, Duration::from_secs(2)),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
