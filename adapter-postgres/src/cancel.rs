@@ -159,8 +159,15 @@ pub(crate) async fn by_protocol(
     client: &Client,
     connector: &PostgresConnector,
 ) -> Result<(), String> {
-    client
-        .cancel_token()
+    by_token(client.cancel_token(), connector).await
+}
+
+/// The protocol cancel request from a token, so it can run in a task of its own.
+pub(crate) async fn by_token(
+    token: tokio_postgres::CancelToken,
+    connector: &PostgresConnector,
+) -> Result<(), String> {
+    token
         .cancel_query(connector.tls())
         .await
         .map_err(|e| crate::error::render(&e))

@@ -20,12 +20,6 @@ use crate::options::SessionReset;
 use crate::statement_cache::StatementCache;
 use crate::types::{Param, Raw, decode, unspecified};
 
-/// How long the cancel after a query timeout (a side connection's `pg_cancel_backend`, or the
-/// protocol cancel request), and the wait for the server's answer to the cancelled statement,
-/// may each take before the connection is given up as broken. A healthy server needs
-/// milliseconds; the side connection includes a connection setup (TLS, authentication).
-const CANCEL_GRACE: Duration = Duration::from_secs(5);
-
 /// How long `close()` waits for the cancel request of a statement that may still be running:
 /// writing it takes one connection to the postmaster, milliseconds when the server is healthy.
 const CLOSE_CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -193,37 +187,42 @@ impl PostgresConnection {
     /// module). Anything else falls back to the protocol cancel request and discards the
     /// connection, whose second signal could otherwise hit a later statement.
     async fn cancel_timed_out_query(&mut self) {
+        // One budget for all of it, so a caller gets its QueryTimeout at most this long after
+        // the timeout, even when the server went silent (a blackholed network).
+        let budget = self.connector.options().cancel_timeout();
+        let deadline = tokio::time::Instant::now() + budget;
         let side = match self.identity {
             Some(target) => {
                 let cancel = cancel::from_side_connection(&self.connector, target);
-                match tokio::time::timeout(CANCEL_GRACE, cancel).await {
+                match tokio::time::timeout_at(deadline, cancel).await {
                     Ok(outcome) => outcome,
                     Err(_) => SideCancel::NotDone(format!(
-                        "the side connection's cancel took longer than {CANCEL_GRACE:?}"
+                        "the side connection's cancel took longer than {budget:?}"
                     )),
                 }
             }
             None => SideCancel::NotDone("the backend's identity is unknown".to_owned()),
         };
         match side {
-            SideCancel::Signalled => self.await_cancelled_statement().await,
+            SideCancel::Signalled => self.await_cancelled_statement(deadline).await,
             SideCancel::NotDone(why) => {
                 tracing::warn!(
                     "cancelling a timed-out query from a side connection failed ({why}); \
-                     sending a cancel request and discarding the connection"
+                     sending a cancel request in the background and discarding the connection"
                 );
-                self.cancel_by_protocol(CANCEL_GRACE).await;
+                self.cancel_by_protocol_in_background(budget);
                 self.broken = true;
                 self.unsettled = true;
             }
         }
     }
 
-    /// Waits for the answer to the cancelled statement, behind which an empty query goes out.
-    /// The signal was posted before the empty query was sent, so it cannot fail it; if it
-    /// does anyway, or the server does not answer in time, the connection is discarded.
-    async fn await_cancelled_statement(&mut self) {
-        match tokio::time::timeout(CANCEL_GRACE, self.client.simple_query("")).await {
+    /// Waits (until `deadline`) for the answer to the cancelled statement, behind which an
+    /// empty query goes out. The signal was posted before the empty query was sent, so it
+    /// cannot fail it; if it does anyway, or the server does not answer in time, the
+    /// connection is discarded.
+    async fn await_cancelled_statement(&mut self, deadline: tokio::time::Instant) {
+        match tokio::time::timeout_at(deadline, self.client.simple_query("")).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %crate::error::render(&e), "the connection failed after cancelling a timed-out query; discarding it");
@@ -231,13 +230,27 @@ impl PostgresConnection {
             }
             Err(_) => {
                 tracing::warn!(
-                    "the server did not answer a cancelled query within {CANCEL_GRACE:?}; \
-                     discarding the connection"
+                    "the server did not answer a cancelled query in time; discarding the connection"
                 );
                 self.broken = true;
                 self.unsettled = true;
             }
         }
+    }
+
+    /// Sends the protocol's cancel request from a task of its own, bounded by `grace`: the
+    /// caller is not kept waiting on a server that may not answer, and the connection is
+    /// discarded anyway.
+    fn cancel_by_protocol_in_background(&self, grace: Duration) {
+        let token = self.client.cancel_token();
+        let connector = self.connector.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(grace, cancel::by_token(token, &connector)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "sending a cancel request failed"),
+                Err(_) => tracing::warn!("sending a cancel request took longer than {grace:?}"),
+            }
+        });
     }
 
     /// Sends the protocol's cancel request, bounded by `grace`; a failure is only logged (the

@@ -168,6 +168,7 @@ pub struct PostgresOptions {
     pub(crate) password_provider: Option<PasswordProvider>,
     pub(crate) session_reset: SessionReset,
     pub(crate) statement_cache_capacity: usize,
+    pub(crate) cancel_timeout: Duration,
 }
 
 impl PostgresOptions {
@@ -188,6 +189,9 @@ impl PostgresOptions {
             password_provider: None,
             session_reset: SessionReset::default(),
             statement_cache_capacity: 100,
+            // A healthy server cancels in milliseconds (a side connection's setup included);
+            // past this, a timed-out call returns and its connection is discarded.
+            cancel_timeout: Duration::from_millis(1500),
         }
     }
 
@@ -400,6 +404,16 @@ impl PostgresOptions {
         self
     }
 
+    /// Sets the budget for everything a query timeout sets off (the side connection's
+    /// `pg_cancel_backend`, the wait for the cancelled statement's answer): a call that timed
+    /// out returns at most this long after its timeout, even when the server went silent.
+    /// Past it, the connection is discarded and a protocol cancel is sent in the background.
+    /// Default 1.5 s.
+    pub fn with_cancel_timeout(mut self, timeout: Duration) -> Self {
+        self.cancel_timeout = timeout;
+        self
+    }
+
     /// Sets how long written data may stay unacknowledged before the socket is closed.
     pub fn with_tcp_user_timeout(mut self, timeout: Duration) -> Self {
         self.pg.tcp_user_timeout(timeout);
@@ -452,6 +466,12 @@ impl PostgresOptions {
     /// The statement cache capacity per connection (`0`: off).
     pub fn statement_cache_capacity(&self) -> usize {
         self.statement_cache_capacity
+    }
+
+    /// The budget for cancelling a timed-out query (see
+    /// [`with_cancel_timeout`](Self::with_cancel_timeout)).
+    pub fn cancel_timeout(&self) -> Duration {
+        self.cancel_timeout
     }
 
     /// True when a password provider is set.
@@ -536,6 +556,7 @@ impl fmt::Debug for PostgresOptions {
             password_provider,
             session_reset,
             statement_cache_capacity,
+            cancel_timeout,
         } = self;
         f.debug_struct("PostgresOptions")
             .field("hosts", &pg.get_hosts())
@@ -558,6 +579,7 @@ impl fmt::Debug for PostgresOptions {
             .field("tcp_user_timeout", &pg.get_tcp_user_timeout())
             .field("keepalives_idle", &pg.get_keepalives_idle())
             .field("session_reset", session_reset)
+            .field("cancel_timeout", cancel_timeout)
             .field("statement_cache_capacity", statement_cache_capacity)
             .finish_non_exhaustive()
     }
