@@ -4,8 +4,9 @@
 //! fault proxy with that password in its URL and goes through connect failures (a wrong
 //! password, a vanished server), a leak report and circuit breaker changes. MariaDB is asked
 //! for root with the same string as a wrong password. Every tracing event of the process, and
-//! the `Debug` and `Display` of configurations, connectors, pools, errors and the stats JSON,
-//! is searched for the password (and for the wrong password tried).
+//! the `Debug` and `Display` of configurations, connectors, pools, errors, the stats JSON and
+//! pool-manager's Prometheus exposition, is searched for the password (and for the wrong
+//! password tried).
 
 use std::time::Duration;
 
@@ -120,6 +121,20 @@ fn passwords_never_appear_in_logs_debug_display_errors_or_stats() {
             serde_json::to_string(&pool.stats()).unwrap()
         ));
         seen.push(format!("stats Debug: {:?}", pool.stats()));
+        let manager = pool_manager::PoolManager::new();
+        manager
+            .register("secrets", pool.clone())
+            .expect("the pool registers");
+        let exposition = pool_manager::metrics::encode(&manager);
+        assert!(
+            exposition.contains("secrets"),
+            "the exposition covers the pool"
+        );
+        seen.push(format!("Prometheus exposition: {exposition}"));
+        seen.push(format!(
+            "manager stats JSON: {}",
+            serde_json::to_string(&manager.stats()).unwrap()
+        ));
         pool.close(Duration::from_secs(2)).await;
 
         // MariaDB, root with a wrong password.
