@@ -139,7 +139,10 @@ impl PostgresChaos {
             .with_host("127.0.0.1")
             .with_port(port)
             .with_application_name(name)
-            .with_connect_timeout(SIDE_TIMEOUT))
+            .with_connect_timeout(SIDE_TIMEOUT)
+            // The query timeout's cancel goes through the same path as the pool's sessions;
+            // through a blackhole it must give up quickly.
+            .with_cancel_timeout(Duration::from_millis(500)))
     }
 
     async fn admin(&self, sql: &str, params: &[Value]) -> Result<Vec<pool_core::Row>, String> {
@@ -180,10 +183,8 @@ impl ChaosDb for PostgresChaos {
     }
 
     fn cancel_grace(&self) -> Duration {
-        // adapter-postgres's CANCEL_GRACE (connection.rs), twice: the side connection's
-        // pg_cancel_backend goes through the same (blackholed) path and is given up after 5 s,
-        // then the protocol cancel request gets another 5 s. Not configurable.
-        Duration::from_secs(10)
+        // with_cancel_timeout above: the budget for all the work a query timeout sets off.
+        Duration::from_millis(500)
     }
 
     fn notices_idle_kill(&self) -> bool {
