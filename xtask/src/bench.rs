@@ -1,5 +1,5 @@
-//! `cargo xtask bench` and `cargo xtask load`: the benchmarks and the load test of the
-//! `benches` crate, run through `$CARGO` so xtask never depends on them.
+//! `cargo xtask bench`, `load` and `soak`: the benchmarks and the load test of the `benches`
+//! crate and the soak run of `conformance`, run through `$CARGO` so xtask never depends on them.
 
 use clap::Args;
 
@@ -50,5 +50,34 @@ pub(crate) fn load(args: &LoadArgs) -> Result<(), String> {
         "--",
     ];
     command.extend(args.args.iter().map(String::as_str));
+    crate::cargo(&command)
+}
+
+/// Options of `cargo xtask soak`.
+#[derive(Debug, Args)]
+pub(crate) struct SoakArgs {
+    /// How long to run.
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Further arguments for the soak binary (see `cargo run -p conformance --bin soak -- --help`).
+    #[arg(last = true)]
+    rest: Vec<String>,
+}
+
+/// Runs the soak test (mixed load, random cancellation and faults, all three databases).
+pub(crate) fn soak(args: &SoakArgs) -> Result<(), String> {
+    let minutes = args.minutes.to_string();
+    let mut command = vec![
+        "run",
+        "--release",
+        "--package",
+        "conformance",
+        "--bin",
+        "soak",
+        "--",
+        "--minutes",
+        &minutes,
+    ];
+    command.extend(args.rest.iter().map(String::as_str));
     crate::cargo(&command)
 }

@@ -33,6 +33,8 @@ enum Task {
     /// Run the load test: `cargo xtask load --db noop --connections 1000`,
     /// `--db sqlite --duration 30`, `--db noop --extreme 10000`.
     Load(bench::LoadArgs),
+    /// Run the soak test against all three databases (`--minutes N`, default 10; not in CI).
+    Soak(bench::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Task::Conformance(args) => conformance::run(&args),
         Task::Bench(args) => bench::bench(&args),
         Task::Load(args) => bench::load(&args),
+        Task::Soak(args) => bench::soak(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
