@@ -38,6 +38,9 @@ impl Location {
 }
 
 /// Opens and configures a connection; the error names the database and says why it failed.
+/// One journal-mode switch at a time in this process (see `open_and_configure`).
+static JOURNAL_MODE_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub(crate) fn open(options: &SqliteOptions, location: &Location) -> Result<Connection, OpenError> {
     open_and_configure(options, location).map_err(|source| OpenError {
         database: location.display(),
@@ -82,9 +85,17 @@ fn open_and_configure(
         _ => None,
     };
     if let Some(mode) = journal_mode {
-        // Reading the schema here also surfaces SQLITE_NOTADB at connect time.
-        let applied: String =
-            conn.pragma_update_and_check(None, "journal_mode", mode.as_str(), |row| row.get(0))?;
+        // Switching the journal mode upgrades a shared lock to an exclusive one. When several
+        // connections of a fresh file do it at once (a pool's warm-up), SQLite answers
+        // SQLITE_BUSY at once, without calling the busy handler, to avoid a deadlock; so the
+        // switches of this process take turns. Reading the schema here also surfaces
+        // SQLITE_NOTADB at connect time.
+        let applied: String = {
+            let _turn = JOURNAL_MODE_SWITCH
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            conn.pragma_update_and_check(None, "journal_mode", mode.as_str(), |row| row.get(0))?
+        };
         if !applied.eq_ignore_ascii_case(mode.as_str()) {
             return Err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),

@@ -185,3 +185,24 @@ async fn concurrent_writers_queue_on_the_busy_timeout_instead_of_failing() {
     let rows = setup.query("SELECT count(*) FROM t", &[]).await.unwrap();
     assert_eq!(rows[0].get(0), Some(&Value::I64(200)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_warming_up_many_connections_on_a_fresh_file_never_sees_database_locked() {
+    // Each round a fresh file: the warm-up's connections all switch it to WAL at once.
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}/fresh-{round}.db?mode=rwc",
+            dir.path().display()
+        );
+        let pool =
+            pool_core::Pool::builder(adapter_sqlite::SqliteConnector::from_url(&url).unwrap())
+                .min_size(8)
+                .max_size(8)
+                .build()
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(pool.stats().total, 8);
+        pool.close(std::time::Duration::from_secs(5)).await;
+    }
+}
