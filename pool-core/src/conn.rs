@@ -31,6 +31,9 @@ pub(crate) struct ConnMeta {
     /// When the connection retires (max lifetime minus this connection's jitter).
     pub(crate) expires_at: Option<Instant>,
     lease: AtomicU8,
+    /// Set by the reaper when the connection outlived its lifetime while checked out: it is
+    /// closed when it comes back (the return path reads no clock to find out itself).
+    retire: AtomicBool,
     /// Nanoseconds since the pool's epoch at the current checkout.
     checked_out_at: AtomicU64,
     leak_reported: AtomicBool,
@@ -52,6 +55,7 @@ impl ConnMeta {
             created_at,
             expires_at,
             lease: AtomicU8::new(Lease::Pooled as u8),
+            retire: AtomicBool::new(false),
             checked_out_at: AtomicU64::new(0),
             leak_reported: AtomicBool::new(false),
             checkout_site: Mutex::new(CheckoutSite::default()),
@@ -81,8 +85,14 @@ impl ConnMeta {
         self.lease.store(Lease::Active as u8, Ordering::Release);
     }
 
-    /// Active → Pooled; false when the leak reclaimer got there first.
-    pub(crate) fn check_in(&self) -> bool {
+    /// Active → Pooled; false when the leak reclaimer got there first. Without leak
+    /// reclaiming nobody else changes the lease, and a plain store does (one atomic
+    /// read-modify-write less per return).
+    pub(crate) fn check_in(&self, reclaim_possible: bool) -> bool {
+        if !reclaim_possible {
+            self.lease.store(Lease::Pooled as u8, Ordering::Release);
+            return true;
+        }
         self.lease
             .compare_exchange(
                 Lease::Active as u8,
@@ -103,6 +113,15 @@ impl ConnMeta {
                 Ordering::Acquire,
             )
             .is_ok()
+    }
+
+    /// Asks for the connection to be closed when it is next returned.
+    pub(crate) fn request_retirement(&self) {
+        self.retire.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn retirement_requested(&self) -> bool {
+        self.retire.load(Ordering::Relaxed)
     }
 
     pub(crate) fn checked_out_at_nanos(&self) -> u64 {
@@ -136,8 +155,13 @@ pub(crate) struct LeakTracking {
 pub(crate) struct Conn<C> {
     pub(crate) raw: C,
     pub(crate) meta: Arc<ConnMeta>,
-    /// When a holder last returned it (or when it opened).
+    /// When a holder last returned it (or when it opened); older than that while
+    /// `unstamped_use` is set.
     pub(crate) last_used: Instant,
+    /// Returned without a clock reading (the fast path reads none): the next sweep that looks
+    /// at idle connections stamps `last_used` with its own time, so "idle since" is late by at
+    /// most one sweep interval, never early.
+    pub(crate) unstamped_use: bool,
     /// How many times it was handed to a caller.
     pub(crate) checkouts: u64,
 }
@@ -145,5 +169,13 @@ pub(crate) struct Conn<C> {
 impl<C> Conn<C> {
     pub(crate) fn is_expired(&self, now: Instant) -> bool {
         self.meta.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Records a use whose time was not read, at `now` (a sweep's time).
+    pub(crate) fn stamp(&mut self, now: Instant) {
+        if self.unstamped_use {
+            self.last_used = now;
+            self.unstamped_use = false;
+        }
     }
 }

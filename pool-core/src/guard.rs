@@ -75,7 +75,7 @@ impl<M: Connector> PooledConnection<M> {
             .take()
             .expect("a PooledConnection holds its connection until dropped");
         let meta = conn.meta.clone();
-        if meta.check_in() {
+        if meta.check_in(self.inner.reclaim_possible()) {
             let mut st = self.inner.state.lock();
             st.active -= 1;
             st.open -= 1;

@@ -27,6 +27,7 @@ use crate::error::{BackendError, Error, Result};
 use crate::guard::PooledConnection;
 use crate::hooks::Hooks;
 use crate::protocol::{ConnectionProtocol, Connector};
+use crate::stash::Stash;
 use crate::state::{Placed, State};
 use crate::stats::{Counters, Metrics};
 use crate::waiters::Ticket;
@@ -36,6 +37,8 @@ pub(crate) struct Inner<M: Connector> {
     pub(crate) config: PoolConfig,
     pub(crate) hooks: Hooks<M::Connection>,
     pub(crate) state: Mutex<State<M::Connection>>,
+    /// The fast lane, used without the state lock (the state holds the same stash).
+    stash: Arc<Stash<M::Connection>>,
     pub(crate) metrics: Metrics,
     pub(crate) epoch: Instant,
     next_id: AtomicU64,
@@ -70,6 +73,7 @@ impl<M: Connector> Inner<M> {
         Arc::new(Self {
             connector,
             hooks,
+            stash: state.stash.clone(),
             state: Mutex::new(state),
             metrics: Metrics::new(now),
             epoch: now,
@@ -194,12 +198,20 @@ impl<M: Connector> Inner<M> {
     ) -> Result<Option<PooledConnection<M>>> {
         let start = Instant::now();
         loop {
-            let conn = {
-                let mut st = self.state.lock();
-                if st.closed {
-                    return Err(Error::Closed);
+            let parked = if self.stash.is_open() {
+                self.stash.take_local()
+            } else {
+                None
+            };
+            let conn = match parked {
+                Some(conn) => Some(conn),
+                None => {
+                    let mut st = self.state.lock();
+                    if st.closed {
+                        return Err(Error::Closed);
+                    }
+                    st.take_idle()
                 }
-                st.take_idle()
             };
             let Some(conn) = conn else { return Ok(None) };
             let mut pending = PooledConnection::pending(self.clone(), conn);
@@ -394,6 +406,7 @@ impl<M: Connector> Inner<M> {
             raw,
             meta: ConnMeta::new(id, now, expires_at),
             last_used: now,
+            unstamped_use: false,
             checkouts: 0,
         })
     }
@@ -474,13 +487,17 @@ impl<M: Connector> Inner<M> {
         mut conn: Conn<M::Connection>,
         checked_out_at: Option<(Instant, u64)>,
     ) {
-        let now = Instant::now();
-        if let Some((at, weight)) = checked_out_at {
+        // The clock is read only when something needs the time: the use-time sample, or a
+        // precise "last used" for checkout validation. Otherwise (the fast path) the return is
+        // stamped by the next sweep, and a lifetime that ran out while the connection was out
+        // is flagged by the reaper instead (a clock read costs as much as the rest of this).
+        let now = (checked_out_at.is_some() || self.config.test_on_checkout).then(Instant::now);
+        if let (Some(now), Some((at, weight))) = (now, checked_out_at) {
             self.metrics
                 .usage
                 .record_n(now.saturating_duration_since(at), weight);
         }
-        if !conn.meta.check_in() {
+        if !conn.meta.check_in(self.reclaim_possible()) {
             // Reclaimed as a leak: its slot was freed already; just close it.
             self.close_detached(conn);
             return;
@@ -490,17 +507,54 @@ impl<M: Connector> Inner<M> {
             self.discard(conn, CountedIn::Active);
             return;
         }
-        if conn.is_expired(now) {
+        if conn.meta.retirement_requested() || now.is_some_and(|now| conn.is_expired(now)) {
             Counters::bump(&self.metrics.counters.expired);
             self.discard(conn, CountedIn::Active);
             return;
         }
-        conn.last_used = now;
+        match now {
+            Some(now) => {
+                conn.last_used = now;
+                conn.unstamped_use = false;
+            }
+            None => conn.unstamped_use = true,
+        }
         if self.config.reset_on_return || self.hooks.after_checkin.is_some() {
             let loose = Loose::new(self.clone(), conn, CountedIn::Active);
             self.spawn(loose.reset_and_return());
-        } else {
-            self.put_back(conn, CountedIn::Active, Some(now));
+            return;
+        }
+        if self.stash.is_open() {
+            match self.stash.park_local(conn) {
+                Ok(()) => {
+                    if !self.stash.still_open_after_park() {
+                        // Someone queued (or the pool closed) meanwhile: they may have looked
+                        // into the stash before this connection arrived.
+                        self.absorb_stash();
+                    }
+                    return;
+                }
+                Err(unparked) => conn = unparked,
+            }
+        }
+        self.put_back(conn, CountedIn::Active, now);
+    }
+
+    /// Can the leak detector take a connection away from its holder?
+    pub(crate) fn reclaim_possible(&self) -> bool {
+        self.config.leak_detection_threshold.is_some() && self.config.leak_reclaim_after.is_some()
+    }
+
+    /// Moves parked connections back under the lock (to waiters, else idle).
+    pub(crate) fn absorb_stash(self: &Arc<Self>) {
+        let placed = self.state.lock().absorb_stash();
+        self.after_absorb(placed);
+    }
+
+    /// Acts on where absorbed connections went, once the lock is released.
+    pub(crate) fn after_absorb(self: &Arc<Self>, placed: Vec<Placed<M::Connection>>) {
+        for placed in placed {
+            self.after_place(placed);
         }
     }
 
@@ -570,9 +624,13 @@ impl<M: Connector> Inner<M> {
             return;
         }
         st.closed = true;
+        st.stash.close();
         let wakers = st.fail_waiters(|| Error::Closed);
+        // Parked connections come back as surplus (the pool is closed) and are closed below.
+        let parked = st.absorb_stash();
         let idle = st.take_surplus_idle(0);
         drop(st);
+        self.after_absorb(parked);
         self.shutdown.cancel();
         wakers.into_iter().for_each(Waker::wake);
         for conn in idle {
@@ -697,6 +755,16 @@ impl<M: Connector> Future for Acquire<'_, M> {
             }));
         }
 
+        if inner.stash.is_open()
+            && let Some(conn) = inner.stash.take_local()
+        {
+            self.finished = true;
+            return Poll::Ready(Ok(Acquired {
+                conn,
+                served_at: None,
+                queued: None,
+            }));
+        }
         let mut st = inner.state.lock();
         if st.closed {
             self.finished = true;
@@ -739,6 +807,10 @@ impl<M: Connector> Future for Acquire<'_, M> {
         let timeout = self.timeout;
         let deadline = *self.deadline.get_or_insert(start + timeout);
         let ticket = st.waiters.push(cx.waker().clone(), start, deadline);
+        // Queued, so the fast lane is closed; a connection parked just before that would be
+        // unseen: place those now (possibly with this very waiter, which is then woken).
+        st.stash.announce();
+        let parked = st.absorb_stash();
         let wake_watcher = st.watch_armed.is_none_or(|armed| deadline < armed);
         if wake_watcher {
             st.watch_armed = Some(deadline);
@@ -756,6 +828,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
         if wake_watcher {
             inner.deadline_watch.notify_one();
         }
+        inner.after_absorb(parked);
         inner.report_transition(transition);
         inner.spawn_creates(creates, trial);
         Poll::Pending

@@ -40,6 +40,7 @@ mod inner;
 mod maintenance;
 mod pool;
 mod protocol;
+mod stash;
 mod state;
 mod stats;
 #[cfg(feature = "testing")]

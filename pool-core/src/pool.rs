@@ -155,9 +155,10 @@ impl<M: Connector> Pool<M> {
         let inner = self.inner();
         let locked = {
             let st = inner.state.lock();
+            let counts = st.counts();
             LockedCounts {
-                active: st.active,
-                idle: st.idle.len(),
+                active: counts.active,
+                idle: counts.idle,
                 open: st.open,
                 connecting: st.connecting,
                 waiting: st.waiters.waiting(),
@@ -167,7 +168,7 @@ impl<M: Connector> Pool<M> {
                 closed: st.closed,
                 circuit: st.breaker.state(),
                 consecutive_failures: st.breaker.consecutive_failures(),
-                immediate_checkouts: st.immediate_checkouts,
+                immediate_checkouts: st.immediate_checkouts(),
             }
         };
         inner.metrics.stats(inner.name(), locked)
@@ -182,7 +183,7 @@ impl<M: Connector> Pool<M> {
     /// The latency histograms behind the stats, for exporters that need buckets.
     pub fn histograms(&self) -> PoolHistograms {
         let inner = self.inner();
-        let immediate = inner.state.lock().immediate_checkouts;
+        let immediate = inner.state.lock().immediate_checkouts();
         PoolHistograms {
             wait: inner.metrics.wait_snapshot(immediate),
             create: inner.metrics.create.snapshot(),
@@ -209,7 +210,7 @@ impl<M: Connector> Pool<M> {
             ));
         }
         let inner = self.inner();
-        let surplus = {
+        let (parked, surplus) = {
             let mut st = inner.state.lock();
             if st.closed {
                 return Err(Error::Closed);
@@ -217,8 +218,10 @@ impl<M: Connector> Pool<M> {
             st.min_size = min_size;
             st.max_size = max_size;
             st.warm_target = st.warm_target.clamp(min_size, max_size);
-            st.take_surplus_idle(max_size)
+            let parked = st.absorb_stash();
+            (parked, st.take_surplus_idle(max_size))
         };
+        inner.after_absorb(parked);
         for conn in surplus {
             inner.close_counted(conn);
         }

@@ -4,11 +4,13 @@
 //! short critical section. The async code that drives it lives in `inner.rs`.
 //!
 //! Accounting: `open` counts every connection that exists, wherever it is:
-//! `open == idle.len() + active + checking`. `connecting` counts reserved slots whose
+//! `open == idle.len() + active + checking`, where `active` includes the connections parked in
+//! the stash (the fast lane, `stash.rs`), which are idle in every figure the pool reports. `connecting` counts reserved slots whose
 //! connection is still being opened, and `open + connecting <= max_size` always holds.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::task::Waker;
 
 use tokio::time::Instant;
@@ -16,6 +18,7 @@ use tokio::time::Instant;
 use crate::breaker::Breaker;
 use crate::conn::{Conn, ConnMeta};
 use crate::error::{BackendError, Error, PoolCounts, Result};
+use crate::stash::Stash;
 use crate::waiters::WaiterQueue;
 
 pub(crate) struct State<C> {
@@ -23,9 +26,12 @@ pub(crate) struct State<C> {
     /// Checkout takes from the back (warm caches, and the cold end ages out).
     pub(crate) idle: VecDeque<Conn<C>>,
     pub(crate) waiters: WaiterQueue<Result<Conn<C>>>,
+    /// The fast lane (shared with the pool, which uses it without this lock).
+    pub(crate) stash: Arc<Stash<C>>,
     pub(crate) open: usize,
     pub(crate) connecting: usize,
-    /// Connections checked out by callers, or handed to a waiter that has not taken it yet.
+    /// Connections checked out by callers, handed to a waiter that has not taken it yet, or
+    /// parked in the stash.
     pub(crate) active: usize,
     /// Connections taken out for a background health check.
     pub(crate) checking: usize,
@@ -42,7 +48,8 @@ pub(crate) struct State<C> {
     /// Every open connection's shared bookkeeping, for the leak detector.
     pub(crate) live: HashMap<u64, Arc<ConnMeta>>,
     pub(crate) last_connect_error: Option<BackendError>,
-    /// Checkouts served without waiting: counted here because the lock is held anyway.
+    /// Checkouts served without waiting from the idle set: counted here because the lock is
+    /// held anyway (the stash counts its own).
     pub(crate) immediate_checkouts: u64,
     /// Checkouts served after waiting, counted when the waiter takes its connection.
     pub(crate) waited_checkouts: u64,
@@ -68,9 +75,11 @@ impl<C> State<C> {
         max_concurrent_creates: usize,
         breaker: Breaker,
     ) -> Self {
+        let anyone_waiting = Arc::new(AtomicBool::new(false));
         Self {
             idle: VecDeque::with_capacity(max_size),
-            waiters: WaiterQueue::new(),
+            stash: Arc::new(Stash::new(anyone_waiting.clone())),
+            waiters: WaiterQueue::new(anyone_waiting),
             open: 0,
             connecting: 0,
             active: 0,
@@ -91,24 +100,74 @@ impl<C> State<C> {
     }
 
     pub(crate) fn counts(&self) -> PoolCounts {
+        let parked = self.stash.len();
         PoolCounts {
-            active: self.active,
-            idle: self.idle.len(),
+            active: self.active.saturating_sub(parked),
+            idle: self.idle.len() + parked,
             connecting: self.connecting,
             waiting: self.waiters.waiting(),
             max: self.max_size,
         }
     }
 
-    /// The fast path: an idle connection, only if nobody is queued ahead of the caller.
+    /// An idle connection (from the idle set, else parked in another thread's stash slot),
+    /// only if nobody is queued ahead of the caller.
     pub(crate) fn take_idle(&mut self) -> Option<Conn<C>> {
         if self.waiters.waiting() > 0 {
             return None;
         }
-        let conn = self.idle.pop_back()?;
-        self.active += 1;
-        self.immediate_checkouts += 1;
-        Some(conn)
+        match self.idle.pop_back() {
+            Some(conn) => {
+                self.active += 1;
+                self.immediate_checkouts += 1;
+                Some(conn)
+            }
+            // Parked connections are counted as active already.
+            None => self.stash.take_any(),
+        }
+    }
+
+    /// Moves every connection parked in the stash back under the lock: to waiters first, then
+    /// the idle set (most recently used end). Returns where each went, for the caller to act
+    /// on once the lock is released. Allocates only when something was parked.
+    pub(crate) fn absorb_stash(&mut self) -> Vec<Placed<C>> {
+        let stash = self.stash.clone();
+        let mut placed = Vec::new();
+        for conn in stash.drain() {
+            self.active -= 1;
+            placed.push(self.place(conn, None));
+        }
+        placed
+    }
+
+    /// Gives idle connections returned without a clock reading the sweep's time `now`.
+    pub(crate) fn stamp_idle(&mut self, now: Instant) {
+        for conn in &mut self.idle {
+            conn.stamp(now);
+        }
+    }
+
+    /// Flags connections that outlived their lifetime while checked out, so their holders'
+    /// returns close them.
+    pub(crate) fn flag_expired_in_use(&self, now: Instant) {
+        for meta in self.live.values() {
+            if meta.expires_at.is_some_and(|at| now >= at) {
+                meta.request_retirement();
+            }
+        }
+    }
+
+    /// Checkouts served without waiting, from the idle set and from the stash.
+    pub(crate) fn immediate_checkouts(&self) -> u64 {
+        self.immediate_checkouts + self.stash.checkouts()
+    }
+
+    /// The share of open connections checked out (parked ones are idle).
+    pub(crate) fn utilization(&self) -> f64 {
+        if self.open == 0 {
+            return 0.0;
+        }
+        self.active.saturating_sub(self.stash.len()) as f64 / self.open as f64
     }
 
     /// How many new connections the pool wants now: enough for the callers waiting beyond the

@@ -15,6 +15,8 @@
 //! [`WaiterQueue::cancel`], so the caller can pass it on and nothing is lost.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -50,15 +52,30 @@ pub(crate) struct WaiterQueue<T> {
     /// Every ticket before this one has been served or cancelled.
     cursor: Ticket,
     waiting: usize,
+    /// `waiting > 0`, readable without the pool's lock: while it is set the stash's fast lane
+    /// is closed, so nobody overtakes a queued caller. Written only when it changes, so the
+    /// readers' cache line stays clean in the steady state.
+    anyone_waiting: Arc<AtomicBool>,
 }
 
 impl<T> WaiterQueue<T> {
-    pub(crate) fn new() -> Self {
+    /// An empty queue that keeps `anyone_waiting` equal to "someone is in line".
+    pub(crate) fn new(anyone_waiting: Arc<AtomicBool>) -> Self {
+        anyone_waiting.store(false, Ordering::Relaxed);
         Self {
             entries: VecDeque::new(),
             base: 0,
             cursor: 0,
             waiting: 0,
+            anyone_waiting,
+        }
+    }
+
+    /// Publishes a change of `waiting` between zero and non-zero.
+    fn publish(&self) {
+        let now = self.waiting > 0;
+        if self.anyone_waiting.load(Ordering::Relaxed) != now {
+            self.anyone_waiting.store(now, Ordering::Relaxed);
         }
     }
 
@@ -76,6 +93,7 @@ impl<T> WaiterQueue<T> {
             deadline,
         });
         self.waiting += 1;
+        self.publish();
         ticket
     }
 
@@ -120,6 +138,7 @@ impl<T> WaiterQueue<T> {
         let value = match previous {
             Entry::Waiting { .. } => {
                 self.waiting -= 1;
+                self.publish();
                 None
             }
             Entry::Ready { value, .. } => Some(value),
@@ -153,6 +172,7 @@ impl<T> WaiterQueue<T> {
                     unreachable!("matched Waiting above")
                 };
                 self.waiting -= 1;
+                self.publish();
                 return Ok(waker);
             }
         }
@@ -200,6 +220,7 @@ impl<T> WaiterQueue<T> {
                 self.waiting -= 1;
             }
         }
+        self.publish();
         wakers
     }
 
@@ -259,7 +280,7 @@ mod tests {
 
     #[test]
     fn values_go_to_waiters_in_arrival_order() {
-        let mut q = WaiterQueue::new();
+        let mut q = WaiterQueue::new(Arc::default());
         let a = push(&mut q, 10);
         let b = push(&mut q, 10);
         let c = push(&mut q, 10);
@@ -273,7 +294,7 @@ mod tests {
 
     #[test]
     fn cancelled_waiters_are_skipped_and_undelivered_values_come_back() {
-        let mut q = WaiterQueue::new();
+        let mut q = WaiterQueue::new(Arc::default());
         let a = push(&mut q, 10);
         let b = push(&mut q, 10);
         assert_eq!(q.cancel(a), None);
@@ -286,7 +307,7 @@ mod tests {
 
     #[test]
     fn only_expired_waiters_are_failed_and_the_next_deadline_is_known() {
-        let mut q = WaiterQueue::new();
+        let mut q = WaiterQueue::new(Arc::default());
         let short = push(&mut q, 1);
         let long = push(&mut q, 5);
         let expired = q.expire(Instant::now() + Duration::from_secs(2), |_| 99);
@@ -299,12 +320,33 @@ mod tests {
 
     #[test]
     fn the_queue_reuses_its_memory() {
-        let mut q = WaiterQueue::new();
+        let mut q = WaiterQueue::new(Arc::default());
         for round in 0..1000u32 {
             let t = push(&mut q, 10);
             assert!(q.hand_over(round, None).is_ok());
             assert_eq!(poll(&mut q, t), Some(round));
         }
         assert!(q.entries.is_empty());
+    }
+
+    #[test]
+    fn the_presence_flag_follows_the_line_through_every_change() {
+        let flag = Arc::new(AtomicBool::new(true));
+        let mut q = WaiterQueue::new(flag.clone());
+        let seen = |flag: &AtomicBool| flag.load(Ordering::Relaxed);
+        assert!(!seen(&flag), "a new queue has nobody waiting");
+        let a = push(&mut q, 10);
+        let b = push(&mut q, 0);
+        assert!(seen(&flag));
+        assert!(q.hand_over(1, None).is_ok());
+        assert!(seen(&flag), "b still waits");
+        assert_eq!(q.expire(Instant::now(), |_| 0).len(), 1);
+        assert!(!seen(&flag), "served and expired: nobody waits");
+        assert_eq!(poll(&mut q, a), Some(1));
+        assert_eq!(poll(&mut q, b), Some(0));
+        let c = push(&mut q, 10);
+        assert!(seen(&flag));
+        assert_eq!(q.cancel(c), None);
+        assert!(!seen(&flag), "the only waiter left");
     }
 }

@@ -95,6 +95,17 @@ async fn lifetime_jitter_spreads_expiries() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_that_is_never_idle_still_retires_on_return() {
+    never_idle_connection_retires_on_return(true).await;
+}
+
+/// The fast return path reads no clock: the reaper flags a connection that outlived its
+/// lifetime while checked out, and the return closes it.
+#[tokio::test(start_paused = true)]
+async fn without_checkout_validation_a_connection_never_idle_still_retires_on_return() {
+    never_idle_connection_retires_on_return(false).await;
+}
+
+async fn never_idle_connection_retires_on_return(test_on_checkout: bool) {
     let connector = TestConnector::new();
     let faults = connector.faults();
     let pool = Pool::builder(connector)
@@ -102,6 +113,7 @@ async fn a_connection_that_is_never_idle_still_retires_on_return() {
         .max_size(1)
         .configure(|c| {
             quiet(c);
+            c.test_on_checkout = test_on_checkout;
             c.max_lifetime = Some(Duration::from_secs(60));
             c.max_lifetime_jitter = 0.0;
         })
@@ -116,6 +128,37 @@ async fn a_connection_that_is_never_idle_still_retires_on_return() {
     assert_ne!(next.id(), first_id, "the expired connection was not reused");
     assert_eq!(pool.stats().expired_total, 1);
     assert_eq!(faults.connects_succeeded(), 2);
+}
+
+/// Returns on the fast path are stamped by the next sweep: the idle timeout then counts from
+/// the sweep, so a connection retires up to one sweep interval late but never early.
+#[tokio::test(start_paused = true)]
+async fn without_checkout_validation_the_idle_timeout_counts_from_the_return_not_the_checkout() {
+    let pool = Pool::builder(TestConnector::new())
+        .min_size(1)
+        .max_size(2)
+        .configure(|c| {
+            quiet(c);
+            c.test_on_checkout = false;
+            c.idle_timeout = Some(Duration::from_secs(10));
+        })
+        .build()
+        .await
+        .unwrap();
+    let held = futures_join(&pool, 2).await;
+    // Held for twice the idle timeout: a return stamped with the checkout (or open) time would
+    // look idle for 20 s already.
+    sleep(Duration::from_secs(20)).await;
+    drop(held);
+    sleep(Duration::from_millis(9_900)).await;
+    let stats = pool.stats();
+    assert_eq!(stats.total, 2, "retired before its idle timeout: {stats:?}");
+    // The sweep runs every 2.5 s (a quarter of the idle timeout).
+    sleep(Duration::from_secs(3)).await;
+    let stats = pool.stats();
+    assert_eq!(stats.total, 1, "the one above min_size retired: {stats:?}");
+    assert_eq!(stats.idle_timeouts_total, 1);
+    pool.check_invariants().unwrap();
 }
 
 #[tokio::test(start_paused = true)]

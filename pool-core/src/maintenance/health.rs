@@ -13,8 +13,10 @@ impl<M: Connector> Inner<M> {
     pub(crate) async fn health_check_idle(self: Arc<Self>) {
         let now = Instant::now();
         let bypass = self.config.validation_bypass;
-        let due: Vec<_> = {
+        let (parked, due) = {
             let mut st = self.state.lock();
+            let parked = st.absorb_stash();
+            st.stamp_idle(now);
             // Recently used connections are known to work; check the others, least recently
             // used first. They leave the idle set while checked, so no caller gets one mid-ping.
             let mut due = Vec::new();
@@ -28,8 +30,9 @@ impl<M: Connector> Inner<M> {
                     index += 1;
                 }
             }
-            due
+            (parked, due)
         };
+        self.after_absorb(parked);
         if due.is_empty() {
             return;
         }

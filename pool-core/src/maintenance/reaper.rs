@@ -25,10 +25,16 @@ pub(super) fn interval(config: &PoolConfig) -> Option<Duration> {
 impl<M: Connector> Inner<M> {
     pub(crate) fn retire_idle_and_expired(self: Arc<Self>) {
         let now = Instant::now();
-        let retirees = {
+        let (parked, retirees) = {
             let mut st = self.state.lock();
-            st.take_retirees(now, self.config.idle_timeout)
+            // A connection parked by a thread that stopped using the pool ages like any other.
+            let parked = st.absorb_stash();
+            st.stamp_idle(now);
+            // Idle ones are retired below; the others close when they come back.
+            st.flag_expired_in_use(now);
+            (parked, st.take_retirees(now, self.config.idle_timeout))
         };
+        self.after_absorb(parked);
         if retirees.is_empty() {
             return;
         }

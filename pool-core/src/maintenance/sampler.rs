@@ -21,14 +21,11 @@ impl<M: Connector> Inner<M> {
         let now = Instant::now();
         let auto = &self.config.autoscale;
         let mut decision = None;
+        let mut parked = Vec::new();
         let (checkouts, surplus) = {
             let mut st = self.state.lock();
-            let checkouts = st.immediate_checkouts + st.waited_checkouts;
-            let utilization = if st.open == 0 {
-                0.0
-            } else {
-                st.active as f64 / st.open as f64
-            };
+            let checkouts = st.immediate_checkouts() + st.waited_checkouts;
+            let utilization = st.utilization();
             let mut surplus = Vec::new();
             if auto.enabled && !st.closed {
                 let target = st.warm_target;
@@ -46,6 +43,8 @@ impl<M: Connector> Inner<M> {
                         let shrunk = target.saturating_sub(step(target)).max(st.min_size);
                         if shrunk < target {
                             st.warm_target = shrunk;
+                            // Parked connections are idle too: shrink from all of them.
+                            parked = st.absorb_stash();
                             surplus = st.take_surplus_idle(shrunk);
                             decision =
                                 Some(("down", target, shrunk, utilization, st.waiters.waiting()));
@@ -59,6 +58,7 @@ impl<M: Connector> Inner<M> {
             }
             (checkouts, surplus)
         };
+        self.after_absorb(parked);
         self.metrics.sample_rate(now, checkouts);
         if let Some((direction, from, to, utilization, waiting)) = decision {
             let counter = if direction == "up" {

@@ -1,0 +1,155 @@
+//! The fast lane: one parked connection per thread, outside the pool's lock.
+//!
+//! A task that returns a connection while nobody is queued parks it in its thread's slot; the
+//! next checkout on that thread takes it from there. Each slot is a tiny mutex on its own
+//! cache line, so two worker threads cycling connections touch no shared line at all, where
+//! the pool's one lock made them take turns twice per checkout. (HikariCP's `ConcurrentBag`
+//! keeps a thread-local list for the same reason.)
+//!
+//! A parked connection stays counted as `active` in the locked state: parking and unparking
+//! need no lock. Everything that needs the true picture (counts, stats, maintenance, close)
+//! either subtracts [`Stash::len`] or first moves parked connections back under the lock
+//! ([`State::absorb_stash`](crate::state::State::absorb_stash)).
+//!
+//! Fairness: the lane is open only while nobody waits in line and the pool is not closed. A
+//! caller about to queue announces itself (the waiter queue's presence flag), then looks into
+//! every slot under the lock; a returner parks first, then checks the flag. A full fence on
+//! both sides between the write and the read means at least one of them sees the other, so a
+//! parked connection can never sit unseen while someone waits for one (the lost wake-up that
+//! deadlocked bb8 and hangs qp).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use crate::conn::Conn;
+
+/// One thread's parking place.
+struct Slot<C> {
+    conn: Option<Conn<C>>,
+    /// Checkouts served from this slot: counted here, under the slot's own lock, so the fast
+    /// lane writes no shared counter.
+    checkouts: u64,
+}
+
+pub(crate) struct Stash<C> {
+    slots: Box<[CachePadded<Mutex<Slot<C>>>]>,
+    /// The waiter queue's "someone is in line" flag (written under the pool's lock).
+    anyone_waiting: Arc<AtomicBool>,
+    closed: AtomicBool,
+}
+
+impl<C> Stash<C> {
+    /// A stash with a slot per likely worker thread, sharing the waiter queue's presence flag.
+    pub(crate) fn new(anyone_waiting: Arc<AtomicBool>) -> Self {
+        // Twice the cores: threads get slots round-robin, so neighbouring worker threads land
+        // on different slots even when other threads took numbers in between.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let slots = (0..(cores * 2).clamp(2, 64))
+            .map(|_| {
+                CachePadded::new(Mutex::new(Slot {
+                    conn: None,
+                    checkouts: 0,
+                }))
+            })
+            .collect();
+        Self {
+            slots,
+            anyone_waiting,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// May the fast lane be used right now (nobody queued, pool open)?
+    pub(crate) fn is_open(&self) -> bool {
+        !self.anyone_waiting.load(Ordering::Relaxed) && !self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Takes the connection parked in this thread's slot, if any. Never blocks: a slot busy
+    /// with another thread (two threads sharing a slot) means "go the slow way".
+    pub(crate) fn take_local(&self) -> Option<Conn<C>> {
+        let mut slot = self.local().try_lock()?;
+        let conn = slot.conn.take()?;
+        slot.checkouts += 1;
+        Some(conn)
+    }
+
+    /// Parks a returned connection in this thread's slot, or gives it back when the slot is
+    /// taken. After `Ok`, the caller must call [`still_open_after_park`](Self::still_open_after_park).
+    pub(crate) fn park_local(&self, conn: Conn<C>) -> Result<(), Conn<C>> {
+        let Some(mut slot) = self.local().try_lock() else {
+            return Err(conn);
+        };
+        if slot.conn.is_some() {
+            return Err(conn);
+        }
+        slot.conn = Some(conn);
+        Ok(())
+    }
+
+    /// After parking: is the lane still open? False means someone queued (or the pool closed)
+    /// meanwhile and may not have seen the parked connection: the caller must absorb the stash
+    /// under the lock.
+    pub(crate) fn still_open_after_park(&self) -> bool {
+        // Pairs with the fence in `announce`: parking, then reading the flags, against
+        // raising a flag, then looking into the slots.
+        fence(Ordering::SeqCst);
+        self.is_open()
+    }
+
+    /// Called under the pool's lock after raising a flag (a waiter queued, or the pool closed)
+    /// and before looking into the slots; see the module docs.
+    pub(crate) fn announce(&self) {
+        fence(Ordering::SeqCst);
+    }
+
+    /// Closes the lane for good (the pool is closing); absorb the stash afterwards.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.announce();
+    }
+
+    /// Takes any parked connection, for a checkout that found the idle set empty. Under the
+    /// pool's lock; waits for a slot only while its owner parks or takes (a few instructions).
+    pub(crate) fn take_any(&self) -> Option<Conn<C>> {
+        self.slots.iter().find_map(|slot| {
+            let mut slot = slot.lock();
+            let conn = slot.conn.take()?;
+            slot.checkouts += 1;
+            Some(conn)
+        })
+    }
+
+    /// Takes every parked connection out, for the pool's lock holder to place.
+    pub(crate) fn drain(&self) -> impl Iterator<Item = Conn<C>> + '_ {
+        self.slots.iter().filter_map(|slot| slot.lock().conn.take())
+    }
+
+    /// How many connections are parked.
+    pub(crate) fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.lock().conn.is_some())
+            .count()
+    }
+
+    /// Checkouts served from the stash so far.
+    pub(crate) fn checkouts(&self) -> u64 {
+        self.slots.iter().map(|slot| slot.lock().checkouts).sum()
+    }
+
+    fn local(&self) -> &Mutex<Slot<C>> {
+        &self.slots[thread_number() % self.slots.len()]
+    }
+}
+
+/// A number per thread, handed out in the order threads first use a pool.
+fn thread_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
+}
