@@ -31,6 +31,10 @@ pub(crate) struct ConnMeta {
     /// When the connection retires (max lifetime minus this connection's jitter).
     pub(crate) expires_at: Option<Instant>,
     lease: AtomicU8,
+    /// Checkouts of this connection served by the stash (fast lane). Only the connection's
+    /// holder of the moment writes it, so a load and a store suffice: the fast lane writes no
+    /// shared counter and needs no read-modify-write for it.
+    fast_checkouts: AtomicU64,
     /// Set by the reaper when the connection outlived its lifetime while checked out: it is
     /// closed when it comes back (the return path reads no clock to find out itself).
     retire: AtomicBool,
@@ -56,6 +60,7 @@ impl ConnMeta {
             expires_at,
             lease: AtomicU8::new(Lease::Pooled as u8),
             retire: AtomicBool::new(false),
+            fast_checkouts: AtomicU64::new(0),
             checked_out_at: AtomicU64::new(0),
             leak_reported: AtomicBool::new(false),
             checkout_site: Mutex::new(CheckoutSite::default()),
@@ -115,6 +120,16 @@ impl ConnMeta {
             .is_ok()
     }
 
+    /// Counts a checkout served by the stash. Only the connection's current holder calls it.
+    pub(crate) fn count_fast_checkout(&self) {
+        let n = self.fast_checkouts.load(Ordering::Relaxed);
+        self.fast_checkouts.store(n + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn fast_checkouts(&self) -> u64 {
+        self.fast_checkouts.load(Ordering::Relaxed)
+    }
+
     /// Asks for the connection to be closed when it is next returned.
     pub(crate) fn request_retirement(&self) {
         self.retire.store(true, Ordering::Relaxed);
@@ -151,8 +166,12 @@ pub(crate) struct LeakTracking {
     pub(crate) trace: Option<Backtrace>,
 }
 
-/// A live connection with its bookkeeping.
-pub(crate) struct Conn<C> {
+/// A live connection with its bookkeeping, boxed once when it opens: it travels between the
+/// idle set, the stash, waiters and holders as one pointer, and a stash slot holds it in one
+/// atomic word.
+pub(crate) struct Conn<C>(Box<ConnParts<C>>);
+
+pub(crate) struct ConnParts<C> {
     pub(crate) raw: C,
     pub(crate) meta: Arc<ConnMeta>,
     /// When a holder last returned it (or when it opened); older than that while
@@ -167,6 +186,31 @@ pub(crate) struct Conn<C> {
 }
 
 impl<C> Conn<C> {
+    pub(crate) fn new(parts: ConnParts<C>) -> Self {
+        Self(Box::new(parts))
+    }
+
+    /// The driver's connection, leaving the pool's bookkeeping behind.
+    pub(crate) fn into_raw(self) -> C {
+        self.0.raw
+    }
+}
+
+impl<C> std::ops::Deref for Conn<C> {
+    type Target = ConnParts<C>;
+
+    fn deref(&self) -> &ConnParts<C> {
+        &self.0
+    }
+}
+
+impl<C> std::ops::DerefMut for Conn<C> {
+    fn deref_mut(&mut self) -> &mut ConnParts<C> {
+        &mut self.0
+    }
+}
+
+impl<C> ConnParts<C> {
     pub(crate) fn is_expired(&self, now: Instant) -> bool {
         self.meta.expires_at.is_some_and(|at| now >= at)
     }

@@ -79,12 +79,12 @@ impl<M: Connector> PooledConnection<M> {
             let mut st = self.inner.state.lock();
             st.active -= 1;
             st.open -= 1;
-            st.live.remove(&meta.id);
+            st.untrack(meta.id);
             self.inner.notify_if_closed(&st);
             drop(st);
             self.inner.replenish();
         }
-        conn.raw
+        conn.into_raw()
     }
 
     /// When the connection was opened.

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::breaker::{Breaker, CircuitState, Permit, Transition};
 use crate::config::PoolConfig;
-use crate::conn::{Conn, ConnMeta, LeakTracking};
+use crate::conn::{Conn, ConnMeta, ConnParts, LeakTracking};
 use crate::error::{BackendError, Error, Result};
 use crate::guard::PooledConnection;
 use crate::hooks::Hooks;
@@ -402,13 +402,13 @@ impl<M: Connector> Inner<M> {
             let jitter = lifetime.mul_f64(self.config.max_lifetime_jitter * fastrand::f64());
             now + (lifetime - jitter)
         });
-        Ok(Conn {
+        Ok(Conn::new(ConnParts {
             raw,
             meta: ConnMeta::new(id, now, expires_at),
             last_used: now,
             unstamped_use: false,
             checkouts: 0,
-        })
+        }))
     }
 
     /// Records a failed attempt; returns whether the attempt should be retried.
@@ -525,16 +525,16 @@ impl<M: Connector> Inner<M> {
             return;
         }
         if self.stash.is_open() {
-            match self.stash.park_local(conn) {
-                Ok(()) => {
-                    if !self.stash.still_open_after_park() {
-                        // Someone queued (or the pool closed) meanwhile: they may have looked
-                        // into the stash before this connection arrived.
-                        self.absorb_stash();
-                    }
-                    return;
-                }
-                Err(unparked) => conn = unparked,
+            let displaced = self.stash.park_local(conn);
+            if !self.stash.still_open_after_park() {
+                // Someone queued (or the pool closed) meanwhile: they may have looked into the
+                // stash before this connection arrived.
+                self.absorb_stash();
+            }
+            match displaced {
+                // Another thread sharing the slot had parked one there.
+                Some(displaced) => conn = displaced,
+                None => return,
             }
         }
         self.put_back(conn, CountedIn::Active, now);

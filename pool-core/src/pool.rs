@@ -153,10 +153,12 @@ impl<M: Connector> Pool<M> {
     /// A snapshot of the pool's numbers.
     pub fn stats(&self) -> PoolStats {
         let inner = self.inner();
-        let locked = {
-            let st = inner.state.lock();
+        let (parked, locked) = {
+            let mut st = inner.state.lock();
+            // Parked connections are idle: bring them back so the counts are exact.
+            let parked = st.absorb_stash();
             let counts = st.counts();
-            LockedCounts {
+            let locked = LockedCounts {
                 active: counts.active,
                 idle: counts.idle,
                 open: st.open,
@@ -169,15 +171,24 @@ impl<M: Connector> Pool<M> {
                 circuit: st.breaker.state(),
                 consecutive_failures: st.breaker.consecutive_failures(),
                 immediate_checkouts: st.immediate_checkouts(),
-            }
+            };
+            (parked, locked)
         };
+        inner.after_absorb(parked);
         inner.metrics.stats(inner.name(), locked)
     }
 
     /// The pool's counts right now (one short lock): cheaper than [`stats`](Self::stats), which
     /// also merges latency histograms. For routing decisions and health endpoints.
     pub fn counts(&self) -> PoolCounts {
-        self.inner().state.lock().counts()
+        let inner = self.inner();
+        let mut st = inner.state.lock();
+        // Parked connections are idle: bring them back so the counts are exact.
+        let parked = st.absorb_stash();
+        let counts = st.counts();
+        drop(st);
+        inner.after_absorb(parked);
+        counts
     }
 
     /// The latency histograms behind the stats, for exporters that need buckets.

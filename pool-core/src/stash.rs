@@ -8,8 +8,9 @@
 //!
 //! A parked connection stays counted as `active` in the locked state: parking and unparking
 //! need no lock. Everything that needs the true picture (counts, stats, maintenance, close)
-//! either subtracts [`Stash::len`] or first moves parked connections back under the lock
-//! ([`State::absorb_stash`](crate::state::State::absorb_stash)).
+//! first moves parked connections back under the lock
+//! ([`State::absorb_stash`](crate::state::State::absorb_stash)); the cost is one slow-path
+//! checkout per thread after each such look.
 //!
 //! Fairness: the lane is open only while nobody waits in line and the pool is not closed. A
 //! caller about to queue announces itself (the waiter queue's presence flag), then looks into
@@ -22,20 +23,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
+use crossbeam_utils::atomic::AtomicCell;
 
 use crate::conn::Conn;
 
-/// One thread's parking place.
-struct Slot<C> {
-    conn: Option<Conn<C>>,
-    /// Checkouts served from this slot: counted here, under the slot's own lock, so the fast
-    /// lane writes no shared counter.
-    checkouts: u64,
-}
+/// One parked connection or none. `Option<Conn>` is one pointer (the connection is boxed), so
+/// the cell is a plain atomic word: parking and taking are one atomic swap each.
+type Slot<C> = AtomicCell<Option<Conn<C>>>;
 
 pub(crate) struct Stash<C> {
-    slots: Box<[CachePadded<Mutex<Slot<C>>>]>,
+    /// A slot per thread number, each on its own cache line.
+    slots: Box<[CachePadded<Slot<C>>]>,
     /// The waiter queue's "someone is in line" flag (written under the pool's lock).
     anyone_waiting: Arc<AtomicBool>,
     closed: AtomicBool,
@@ -48,12 +46,7 @@ impl<C> Stash<C> {
         // on different slots even when other threads took numbers in between.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let slots = (0..(cores * 2).clamp(2, 64))
-            .map(|_| {
-                CachePadded::new(Mutex::new(Slot {
-                    conn: None,
-                    checkouts: 0,
-                }))
-            })
+            .map(|_| CachePadded::new(AtomicCell::new(None)))
             .collect();
         Self {
             slots,
@@ -67,26 +60,19 @@ impl<C> Stash<C> {
         !self.anyone_waiting.load(Ordering::Relaxed) && !self.closed.load(Ordering::Relaxed)
     }
 
-    /// Takes the connection parked in this thread's slot, if any. Never blocks: a slot busy
-    /// with another thread (two threads sharing a slot) means "go the slow way".
+    /// Takes the connection parked in this thread's slot, if any, for a checkout (counted on
+    /// the connection).
     pub(crate) fn take_local(&self) -> Option<Conn<C>> {
-        let mut slot = self.local().try_lock()?;
-        let conn = slot.conn.take()?;
-        slot.checkouts += 1;
+        let conn = self.local().take()?;
+        conn.meta.count_fast_checkout();
         Some(conn)
     }
 
-    /// Parks a returned connection in this thread's slot, or gives it back when the slot is
-    /// taken. After `Ok`, the caller must call [`still_open_after_park`](Self::still_open_after_park).
-    pub(crate) fn park_local(&self, conn: Conn<C>) -> Result<(), Conn<C>> {
-        let Some(mut slot) = self.local().try_lock() else {
-            return Err(conn);
-        };
-        if slot.conn.is_some() {
-            return Err(conn);
-        }
-        slot.conn = Some(conn);
-        Ok(())
+    /// Parks a returned connection in this thread's slot. Returns the connection it displaced,
+    /// if another thread sharing the slot had parked one there: that one goes the slow way.
+    /// The caller must then call [`still_open_after_park`](Self::still_open_after_park).
+    pub(crate) fn park_local(&self, conn: Conn<C>) -> Option<Conn<C>> {
+        self.local().swap(Some(conn))
     }
 
     /// After parking: is the lane still open? False means someone queued (or the pool closed)
@@ -111,36 +97,18 @@ impl<C> Stash<C> {
         self.announce();
     }
 
-    /// Takes any parked connection, for a checkout that found the idle set empty. Under the
-    /// pool's lock; waits for a slot only while its owner parks or takes (a few instructions).
+    /// Takes any parked connection, for a checkout that found the idle set empty (under the
+    /// pool's lock).
     pub(crate) fn take_any(&self) -> Option<Conn<C>> {
-        self.slots.iter().find_map(|slot| {
-            let mut slot = slot.lock();
-            let conn = slot.conn.take()?;
-            slot.checkouts += 1;
-            Some(conn)
-        })
+        self.slots.iter().find_map(|slot| slot.take())
     }
 
     /// Takes every parked connection out, for the pool's lock holder to place.
     pub(crate) fn drain(&self) -> impl Iterator<Item = Conn<C>> + '_ {
-        self.slots.iter().filter_map(|slot| slot.lock().conn.take())
+        self.slots.iter().filter_map(|slot| slot.take())
     }
 
-    /// How many connections are parked.
-    pub(crate) fn len(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|slot| slot.lock().conn.is_some())
-            .count()
-    }
-
-    /// Checkouts served from the stash so far.
-    pub(crate) fn checkouts(&self) -> u64 {
-        self.slots.iter().map(|slot| slot.lock().checkouts).sum()
-    }
-
-    fn local(&self) -> &Mutex<Slot<C>> {
+    fn local(&self) -> &Slot<C> {
         &self.slots[thread_number() % self.slots.len()]
     }
 }
@@ -152,4 +120,16 @@ fn thread_number() -> usize {
         static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
     }
     NUMBER.with(|n| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_one_lock_free_atomic_word() {
+        // Otherwise crossbeam falls back to a global table of locks: still correct, but the
+        // fast lane would share lines between threads again.
+        assert!(AtomicCell::<Option<Conn<u64>>>::is_lock_free());
+    }
 }

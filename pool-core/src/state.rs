@@ -51,6 +51,8 @@ pub(crate) struct State<C> {
     /// Checkouts served without waiting from the idle set: counted here because the lock is
     /// held anyway (the stash counts its own).
     pub(crate) immediate_checkouts: u64,
+    /// Fast-lane checkouts of connections no longer tracked in `live`.
+    pub(crate) closed_fast_checkouts: u64,
     /// Checkouts served after waiting, counted when the waiter takes its connection.
     pub(crate) waited_checkouts: u64,
     /// The deadline the deadline watcher is sleeping until, if any: a new waiter with an
@@ -94,16 +96,18 @@ impl<C> State<C> {
             live: HashMap::with_capacity(max_size),
             last_connect_error: None,
             immediate_checkouts: 0,
+            closed_fast_checkouts: 0,
             waited_checkouts: 0,
             watch_armed: None,
         }
     }
 
+    /// The counts, with connections parked in the stash as active: absorb the stash first
+    /// for exact ones.
     pub(crate) fn counts(&self) -> PoolCounts {
-        let parked = self.stash.len();
         PoolCounts {
-            active: self.active.saturating_sub(parked),
-            idle: self.idle.len() + parked,
+            active: self.active,
+            idle: self.idle.len(),
             connecting: self.connecting,
             waiting: self.waiters.waiting(),
             max: self.max_size,
@@ -123,7 +127,11 @@ impl<C> State<C> {
                 Some(conn)
             }
             // Parked connections are counted as active already.
-            None => self.stash.take_any(),
+            None => {
+                let conn = self.stash.take_any()?;
+                self.immediate_checkouts += 1;
+                Some(conn)
+            }
         }
     }
 
@@ -157,17 +165,27 @@ impl<C> State<C> {
         }
     }
 
-    /// Checkouts served without waiting, from the idle set and from the stash.
+    /// Checkouts served without waiting: under the lock, plus those the fast lane counted on
+    /// each connection (live ones, and those already closed).
     pub(crate) fn immediate_checkouts(&self) -> u64 {
-        self.immediate_checkouts + self.stash.checkouts()
+        let live: u64 = self.live.values().map(|meta| meta.fast_checkouts()).sum();
+        self.immediate_checkouts + self.closed_fast_checkouts + live
     }
 
-    /// The share of open connections checked out (parked ones are idle).
+    /// The share of open connections checked out (absorb the stash first: parked ones are
+    /// idle).
     pub(crate) fn utilization(&self) -> f64 {
         if self.open == 0 {
             return 0.0;
         }
-        self.active.saturating_sub(self.stash.len()) as f64 / self.open as f64
+        self.active as f64 / self.open as f64
+    }
+
+    /// Stops tracking a connection that leaves the pool, keeping its fast-lane checkout count.
+    pub(crate) fn untrack(&mut self, id: u64) {
+        if let Some(meta) = self.live.remove(&id) {
+            self.closed_fast_checkouts += meta.fast_checkouts();
+        }
     }
 
     /// How many new connections the pool wants now: enough for the callers waiting beyond the
@@ -235,7 +253,7 @@ impl<C> State<C> {
     /// A connection leaves the pool for good (the caller closes it); `open` drops by one.
     pub(crate) fn forget(&mut self, conn: Conn<C>) -> Conn<C> {
         self.open -= 1;
-        self.live.remove(&conn.meta.id);
+        self.untrack(conn.meta.id);
         self.closing += 1;
         conn
     }

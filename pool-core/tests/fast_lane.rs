@@ -140,7 +140,11 @@ fn closing_while_tasks_cycle_closes_every_parked_connection() {
             task.await.unwrap();
         }
         assert!(report.complete, "close left connections behind: {report:?}");
-        assert_eq!(faults.open(), 0, "every connection, parked or not, was closed");
+        assert_eq!(
+            faults.open(),
+            0,
+            "every connection, parked or not, was closed"
+        );
         assert_eq!(faults.closed_politely(), 4);
         pool.check_invariants().unwrap();
     });

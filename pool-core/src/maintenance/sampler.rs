@@ -21,9 +21,10 @@ impl<M: Connector> Inner<M> {
         let now = Instant::now();
         let auto = &self.config.autoscale;
         let mut decision = None;
-        let mut parked = Vec::new();
-        let (checkouts, surplus) = {
+        let (parked, checkouts, surplus) = {
             let mut st = self.state.lock();
+            // Parked connections are idle, not in use.
+            let parked = st.absorb_stash();
             let checkouts = st.immediate_checkouts() + st.waited_checkouts;
             let utilization = st.utilization();
             let mut surplus = Vec::new();
@@ -44,7 +45,6 @@ impl<M: Connector> Inner<M> {
                         if shrunk < target {
                             st.warm_target = shrunk;
                             // Parked connections are idle too: shrink from all of them.
-                            parked = st.absorb_stash();
                             surplus = st.take_surplus_idle(shrunk);
                             decision =
                                 Some(("down", target, shrunk, utilization, st.waiters.waiting()));
@@ -56,7 +56,7 @@ impl<M: Connector> Inner<M> {
                     scaler.low_since = None;
                 }
             }
-            (checkouts, surplus)
+            (parked, checkouts, surplus)
         };
         self.after_absorb(parked);
         self.metrics.sample_rate(now, checkouts);
