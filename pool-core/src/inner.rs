@@ -807,10 +807,16 @@ impl<M: Connector> Future for Acquire<'_, M> {
         let timeout = self.timeout;
         let deadline = *self.deadline.get_or_insert(start + timeout);
         let ticket = st.waiters.push(cx.waker().clone(), start, deadline);
-        // Queued, so the fast lane is closed; a connection parked just before that would be
-        // unseen: place those now (possibly with this very waiter, which is then woken).
-        st.stash.announce();
-        let parked = st.absorb_stash();
+        // The first in line closes the fast lane; a connection parked just before that would
+        // be unseen: place those now (possibly with this very waiter, which is then woken).
+        // Later arrivals need not look: while the lane is closed, a returner that parked
+        // anyway sees the flag after parking and absorbs the stash itself.
+        let parked = if st.waiters.waiting() == 1 {
+            st.stash.announce();
+            st.absorb_stash()
+        } else {
+            Vec::new()
+        };
         let wake_watcher = st.watch_armed.is_none_or(|armed| deadline < armed);
         if wake_watcher {
             st.watch_armed = Some(deadline);
