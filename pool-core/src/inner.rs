@@ -28,7 +28,7 @@ use crate::guard::PooledConnection;
 use crate::hooks::Hooks;
 use crate::protocol::{ConnectionProtocol, Connector};
 use crate::stash::Stash;
-use crate::state::{Placed, State};
+use crate::state::{Absorbed, Placed, State};
 use crate::stats::{Counters, Metrics};
 use crate::waiters::Ticket;
 
@@ -552,7 +552,7 @@ impl<M: Connector> Inner<M> {
     }
 
     /// Acts on where absorbed connections went, once the lock is released.
-    pub(crate) fn after_absorb(self: &Arc<Self>, placed: Vec<Placed<M::Connection>>) {
+    pub(crate) fn after_absorb(self: &Arc<Self>, placed: Absorbed<M::Connection>) {
         for placed in placed {
             self.after_place(placed);
         }
@@ -815,7 +815,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
             st.stash.announce();
             st.absorb_stash()
         } else {
-            Vec::new()
+            Absorbed::new()
         };
         let wake_watcher = st.watch_armed.is_none_or(|armed| deadline < armed);
         if wake_watcher {

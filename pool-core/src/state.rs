@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::task::Waker;
 
+use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use crate::breaker::Breaker;
@@ -59,6 +60,10 @@ pub(crate) struct State<C> {
     /// earlier one must wake it.
     pub(crate) watch_armed: Option<Instant>,
 }
+
+/// Where each connection taken back from the stash went. Inline up to four: the first caller
+/// to queue absorbs the stash, and in the steady state that must not allocate.
+pub(crate) type Absorbed<C> = SmallVec<[Placed<C>; 4]>;
 
 /// Where a connection went when it was placed back.
 pub(crate) enum Placed<C> {
@@ -137,10 +142,10 @@ impl<C> State<C> {
 
     /// Moves every connection parked in the stash back under the lock: to waiters first, then
     /// the idle set (most recently used end). Returns where each went, for the caller to act
-    /// on once the lock is released. Allocates only when something was parked.
-    pub(crate) fn absorb_stash(&mut self) -> Vec<Placed<C>> {
+    /// on once the lock is released. Allocates only when more than a few were parked at once.
+    pub(crate) fn absorb_stash(&mut self) -> Absorbed<C> {
         let stash = self.stash.clone();
-        let mut placed = Vec::new();
+        let mut placed = Absorbed::new();
         for conn in stash.drain() {
             self.active -= 1;
             placed.push(self.place(conn, None));
