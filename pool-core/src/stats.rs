@@ -1,8 +1,9 @@
 //! Statistics: counters updated where things happen, and the [`PoolStats`] snapshot.
 //!
-//! Counters on slow paths (connects, failures, leaks) are atomics; the one counter on the
-//! checkout fast path is kept inside the pool's lock, which that path holds anyway; latencies
-//! go to per-thread histogram shards. No statistic adds a lock of its own to `get()`.
+//! Counters on slow paths (connects, failures, leaks) are atomics; checkouts are counted under
+//! the pool's lock where that path holds it anyway, and on the connection itself on the
+//! lock-free fast lane (see `stash.rs`); latencies go to per-thread histogram shards. No
+//! statistic adds a lock or a shared write of its own to `get()`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
