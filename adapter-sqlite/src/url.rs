@@ -10,10 +10,11 @@ use crate::options::SqliteOptions;
 /// Parses `sqlite::memory:`, `sqlite://:memory:`, `sqlite://relative.db`,
 /// `sqlite:///absolute.db`, `sqlite:relative.db`, each optionally followed by `?key=value&...`.
 pub(crate) fn parse(url: &str) -> Result<SqliteOptions> {
+    // The URL is not echoed: one meant for another database may hold a password.
     let rest = url.strip_prefix("sqlite:").ok_or_else(|| {
         Error::config(
             "url",
-            format!("`{url}` does not start with `sqlite:` (e.g. sqlite://data.db?mode=rwc)"),
+            "does not start with `sqlite:` (e.g. sqlite://data.db?mode=rwc)",
         )
     })?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -32,7 +33,7 @@ pub(crate) fn parse(url: &str) -> Result<SqliteOptions> {
         "" => {
             return Err(Error::config(
                 "url",
-                format!("`{url}` names no database (e.g. sqlite://data.db or sqlite::memory:)"),
+                "names no database (e.g. sqlite://data.db or sqlite::memory:)",
             ));
         }
         path => SqliteOptions::file(PathBuf::from(percent_decode("url", path)?)),
@@ -49,6 +50,12 @@ pub(crate) fn parse(url: &str) -> Result<SqliteOptions> {
             )
         })?;
         let key = percent_decode("url", key)?;
+        if key.is_empty() {
+            return Err(Error::config(
+                "url",
+                "has an option without a name (`=value`): options are written key=value",
+            ));
+        }
         let value = percent_decode(&key, value)?;
         if seen.contains(&key) {
             return Err(Error::config(key, "is given more than once"));
@@ -205,6 +212,7 @@ mod tests {
             ),
             ("sqlite://data.db?colour=blue", Err("colour")),
             ("sqlite://data.db?mode", Err("mode")),
+            ("sqlite://data.db?=rwc", Err("url")),
             ("sqlite://data.db?mode=ro&mode=rw", Err("mode")),
             ("sqlite::memory:?journal_mode=wal", Err("journal_mode")),
             ("sqlite::memory:?mode=ro", Err("mode")),
@@ -217,5 +225,11 @@ mod tests {
         for (url, expected) in cases {
             check(url, expected);
         }
+    }
+
+    #[test]
+    fn a_url_meant_for_another_database_is_not_echoed() {
+        let error = parse("postgres://app:hunter2-s3cret@db/shop").unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("hunter2"), "{error}");
     }
 }
