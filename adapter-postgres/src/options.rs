@@ -529,19 +529,41 @@ fn rebuild_without_hosts(old: &tokio_postgres::Config) -> tokio_postgres::Config
 
 /// Turns tokio-postgres's parse error into our [`Error::Config`]: the field is the option it
 /// names, the reason its message (which never contains a value, so never a password).
+///
+/// An option is named only when it looks like one (a word of letters, digits and `_`): in a
+/// garbled URL that falls through to the key/value parser (`postgres//app:pw@db/shop?x=y`),
+/// everything before the first `=` is the "option", password included, so such a string is
+/// reported as malformed without quoting it.
 fn config_error(e: tokio_postgres::Error) -> Error {
     let cause = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
-    let named = cause
-        .split('`')
-        .nth(1)
-        .filter(|_| cause.matches('`').count() == 2);
-    match named {
-        Some(option) if cause.starts_with("unknown option") => Error::config(
+    let is_option_name = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    // tokio-postgres's two messages that quote input: "unknown option `x`" and "invalid value
+    // for option `x`".
+    let named = |prefix: &str| {
+        let option = cause
+            .strip_prefix(prefix)?
+            .strip_prefix(" `")?
+            .strip_suffix('`')?;
+        Some(option.to_owned())
+    };
+    let (unknown, invalid) = (named("unknown option"), named("invalid value for option"));
+    match (unknown, invalid) {
+        (Some(option), _) | (_, Some(option)) if !is_option_name(&option) => Error::config(
+            "url",
+            "is malformed: neither a postgres:// URL nor libpq key=value pairs (a parameter \
+             name holds characters no option has)",
+        ),
+        (Some(option), _) => Error::config(
             option,
             "is not a connection parameter tokio-postgres or this adapter knows",
         ),
-        Some(option) => Error::config(option, "has an invalid value"),
-        None => Error::config("url", format!("is malformed: {cause}")),
+        (_, Some(option)) => Error::config(option, "has an invalid value"),
+        // The others quote at most one character of the input.
+        _ => Error::config("url", format!("is malformed: {cause}")),
     }
 }
 
