@@ -158,6 +158,12 @@ impl MysqlOptions {
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
         for (key, value) in pairs {
+            if key.is_empty() {
+                return Err(Error::config(
+                    "url",
+                    "has a parameter without a name (`=value`); parameters are written key=value",
+                ));
+            }
             if is_own_param(&key) {
                 ours.push((key, value));
             } else {
@@ -668,6 +674,7 @@ mod tests {
                 "mysql://u:s3cr%23t-pa55@h/d?prefer_socket=perhaps",
                 Expect::Err("prefer_socket"),
             ),
+            ("mysql://u:s3cr%23t-pa55@h/d?=x", Expect::Err("url")),
             ("postgres://u:s3cr%23t-pa55@h/d", Expect::Err("url")),
             ("mysql://u:s3cr%23t-pa55@h:99999/d", Expect::Err("url")),
             ("mysql:///d", Expect::Err("url")),
