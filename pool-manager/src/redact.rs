@@ -31,11 +31,13 @@ fn redact_userinfo(url: &str) -> String {
     let rest = &url[authority_start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    // The last '@' ends the user info (a password may contain an unencoded '@').
-    let Some(at) = authority.rfind('@') else {
+    // The last '@' of the authority ends the user info (a password may contain an unencoded
+    // '@'). Without one, the first '@' anywhere does: tokio-postgres reads a URL's credentials up
+    // to the first '@', so `postgres://app:pa/ss@db/x` has the password `pa/ss`.
+    let Some(at) = authority.rfind('@').or_else(|| rest.find('@')) else {
         return url.to_owned();
     };
-    let userinfo = &authority[..at];
+    let userinfo = &rest[..at];
     let Some(colon) = userinfo.find(':') else {
         return url.to_owned();
     };
@@ -86,6 +88,8 @@ mod tests {
             ("postgres://app@db/x", "postgres://app@db/x"),
             ("postgres://app:pw@db/x", "postgres://app:***@db/x"),
             ("postgres://app:p@ss@db/x", "postgres://app:***@db/x"),
+            // Found by fuzzing: tokio-postgres reads `pa/ss` as the password.
+            ("postgres://app:pa/ss@db/x", "postgres://app:***@db/x"),
             (
                 "mysql://root:pw@127.0.0.1:3306",
                 "mysql://root:***@127.0.0.1:3306",
