@@ -178,14 +178,21 @@ impl ManagerConfig {
                 "is not a top-level key; expected `defaults` or `pools`",
             ));
         }
-        substitute_strings(&mut defaults, "defaults", "", lookup)?;
+        let mut defaults_from_env = Vec::new();
+        substitute_strings(
+            &mut defaults,
+            "defaults",
+            "",
+            lookup,
+            &mut defaults_from_env,
+        )?;
         reject_reserved(&defaults, "defaults", "")?;
         // The defaults alone must already be a valid set of options.
-        to_config(defaults.clone(), "defaults", "")?;
+        to_config(defaults.clone(), "defaults", "", &defaults_from_env)?;
 
         let mut config = ManagerConfig::default();
         for (name, value) in pools {
-            let spec = parse_pool(&name, value, &defaults, lookup)?;
+            let spec = parse_pool(&name, value, &defaults, &defaults_from_env, lookup)?;
             config.pools.insert(name, spec);
         }
         Ok(config)
@@ -255,6 +262,7 @@ fn parse_pool(
     name: &str,
     value: Value,
     defaults: &Table,
+    defaults_from_env: &[(String, String)],
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PoolSpec> {
     if name.trim().is_empty() {
@@ -271,7 +279,11 @@ fn parse_pool(
             "must be a table ([pools.NAME] with a `url`)",
         ));
     };
-    substitute_strings(&mut table, name, "", lookup)?;
+    // Keys whose value was read from the environment (with the text before substitution),
+    // relative to this pool's table (a replica's as `replicas[i].key`): their errors must not
+    // echo the value.
+    let mut from_env = defaults_from_env.to_vec();
+    substitute_strings(&mut table, name, "", lookup, &mut from_env)?;
     let url = take_url(&mut table, name, "")?;
     let replicas = match table.remove(REPLICAS) {
         None => Vec::new(),
@@ -287,7 +299,7 @@ fn parse_pool(
     reject_reserved(&table, name, "")?;
     let mut merged = defaults.clone();
     merge(&mut merged, table);
-    let config = named(to_config(merged.clone(), name, "")?, name);
+    let config = named(to_config(merged.clone(), name, "", &from_env)?, name);
 
     let mut replica_specs = Vec::with_capacity(replicas.len());
     for (i, item) in replicas.into_iter().enumerate() {
@@ -310,8 +322,16 @@ fn parse_pool(
         reject_reserved(&own, name, &prefix)?;
         let mut replica = merged.clone();
         merge(&mut replica, own);
+        // The replica's own keys, and everything it inherits, may hold environment values.
+        let replica_from_env: Vec<(String, String)> = from_env
+            .iter()
+            .map(|(key, template)| {
+                let key = key.strip_prefix(&prefix).unwrap_or(key);
+                (key.to_owned(), template.clone())
+            })
+            .collect();
         let config = named(
-            to_config(replica, name, &prefix)?,
+            to_config(replica, name, &prefix, &replica_from_env)?,
             &format!("{name}.replica{}", i + 1),
         );
         replica_specs.push(ReplicaSpec { url, config });
@@ -373,8 +393,14 @@ fn merge(base: &mut Table, overrides: Table) {
     }
 }
 
-/// Deserializes and validates a [`PoolConfig`], naming the key of any error.
-fn to_config(table: Table, pool: &str, prefix: &str) -> Result<PoolConfig> {
+/// Deserializes and validates a [`PoolConfig`], naming the key of any error. The error of a key
+/// in `from_env` (its value was read from the environment) does not show the value.
+fn to_config(
+    table: Table,
+    pool: &str,
+    prefix: &str,
+    from_env: &[(String, String)],
+) -> Result<PoolConfig> {
     let config: PoolConfig = serde_path_to_error::deserialize(Value::Table(table)).map_err(
         |error: serde_path_to_error::Error<toml::de::Error>| {
             let message = error.inner().message().trim().to_owned();
@@ -390,7 +416,13 @@ fn to_config(table: Table, pool: &str, prefix: &str) -> Result<PoolConfig> {
                     };
                     (key, "is not a pool option".to_owned())
                 }
-                None => (path, explain_duration(&message).unwrap_or(message)),
+                None => match template_of(&path, from_env) {
+                    Some(template) => {
+                        let reason = without_value(&message, template);
+                        (path, reason)
+                    }
+                    None => (path, explain_duration(&message).unwrap_or(message)),
+                },
             };
             ManagerError::config(pool, format!("{prefix}{key}"), reason)
         },
@@ -402,6 +434,47 @@ fn to_config(table: Table, pool: &str, prefix: &str) -> Result<PoolConfig> {
         other => ManagerError::config(pool, prefix.trim_end_matches('.'), other.to_string()),
     })?;
     Ok(config)
+}
+
+/// The text before substitution (`"${TIMEOUT}"`) when the value at `path`, or a value inside
+/// it, was read from the environment.
+fn template_of<'a>(path: &str, from_env: &'a [(String, String)]) -> Option<&'a str> {
+    let inside = |outer: &str, inner: &str| {
+        inner == outer
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    from_env
+        .iter()
+        .find(|(key, _)| inside(key, path) || inside(path, key))
+        .map(|(_, template)| template.as_str())
+}
+
+/// The reason for a bad value read from the environment: the variables it came from and what
+/// was expected, never the value (the deserializer's message quotes it) nor the rest of the
+/// string.
+fn without_value(message: &str, template: &str) -> String {
+    let variables: Vec<String> = template
+        .split("${")
+        .skip(1)
+        .filter_map(|after| after.split_once('}'))
+        .map(|(expr, _)| {
+            let name = expr.split_once(":-").map_or(expr, |(name, _)| name);
+            format!("`{name}`")
+        })
+        .collect();
+    let is = format!(
+        "comes from the environment ({}), and its value (not shown here)",
+        variables.join(", ")
+    );
+    if message.ends_with("expected a duration") || message.starts_with("is not a duration") {
+        format!("{is} is not a duration; write it like \"500ms\", \"30s\", \"5m\" or \"off\"")
+    } else if let Some((_, expected)) = message.rsplit_once(", expected ") {
+        format!("{is} is invalid: expected {expected}")
+    } else {
+        format!("{is} is invalid")
+    }
 }
 
 /// humantime-serde only says "expected a duration"; humantime itself says what is wrong.
@@ -422,15 +495,17 @@ fn unknown_field(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
-/// Applies `${VAR}` substitution to every string in `table`, naming the key on error.
+/// Applies `${VAR}` substitution to every string in `table`, naming the key on error; adds
+/// the key and the text of every string that used a variable to `from_env`.
 fn substitute_strings(
     table: &mut Table,
     pool: &str,
     prefix: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    from_env: &mut Vec<(String, String)>,
 ) -> Result<()> {
     for (key, value) in table.iter_mut() {
-        substitute_value(value, pool, &format!("{prefix}{key}"), lookup)?;
+        substitute_value(value, pool, &format!("{prefix}{key}"), lookup, from_env)?;
     }
     Ok(())
 }
@@ -440,15 +515,19 @@ fn substitute_value(
     pool: &str,
     key: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    from_env: &mut Vec<(String, String)>,
 ) -> Result<()> {
     match value {
         Value::String(s) => {
+            if s.contains("${") {
+                from_env.push((key.to_owned(), s.clone()));
+            }
             *s = substitute(s, lookup).map_err(|reason| ManagerError::config(pool, key, reason))?;
         }
-        Value::Table(t) => substitute_strings(t, pool, &format!("{key}."), lookup)?,
+        Value::Table(t) => substitute_strings(t, pool, &format!("{key}."), lookup, from_env)?,
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                substitute_value(item, pool, &format!("{key}[{i}]"), lookup)?;
+                substitute_value(item, pool, &format!("{key}[{i}]"), lookup, from_env)?;
             }
         }
         _ => {}

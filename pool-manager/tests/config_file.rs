@@ -168,7 +168,8 @@ fn bad_files_are_reported_with_pool_key_and_reason() {
             "[pools.a]\nurl = \"t:x\"\nquery_timeout = \"${MAX}\"",
             "a",
             "query_timeout",
-            "is not a duration (`7`: time unit needed",
+            // The value (7) came from the environment: named by its variable, never shown.
+            "comes from the environment (`MAX`), and its value (not shown here) is not a duration",
         ),
     ];
     for (text, pool, key, reason) in cases {
