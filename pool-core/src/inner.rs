@@ -756,9 +756,8 @@ impl<M: Connector> Future for Acquire<'_, M> {
             }));
         }
 
-        if inner.stash.is_open()
-            && let Some(conn) = inner.stash.take_local()
-        {
+        let lane_open = inner.stash.is_open();
+        if lane_open && let Some(conn) = inner.stash.take_local() {
             self.finished = true;
             return Poll::Ready(Ok(Acquired {
                 conn,
@@ -766,6 +765,9 @@ impl<M: Connector> Future for Acquire<'_, M> {
                 queued: None,
             }));
         }
+        // With people queued this caller will almost surely queue too: read the clock before
+        // taking the lock, not while everyone else waits for it.
+        let early_now = (!lane_open).then(Instant::now);
         let mut st = inner.state.lock();
         if st.closed {
             self.finished = true;
@@ -779,7 +781,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
                 queued: None,
             }));
         }
-        let now = Instant::now();
+        let now = early_now.unwrap_or_else(Instant::now);
         // This caller needs a new connection unless the pool is full (a holder will return
         // one) or connections already being opened are not yet spoken for.
         let needs_new = st.now_total() < st.max_size && st.waiters.waiting() >= st.connecting;
