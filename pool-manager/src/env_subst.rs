@@ -44,9 +44,16 @@ pub fn substitute(
                 None => (expr, None),
             };
             if !valid_name(name) {
-                return Err(format!(
-                    "has `${{{name}}}`, which is not a valid environment variable name"
-                ));
+                // Quoted only when it is made of name characters (a typo such as `${1X}`): a
+                // `${` inside a URL's password would otherwise be echoed with the password.
+                let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                return Err(if plain {
+                    format!("has `${{{name}}}`, which is not a valid environment variable name")
+                } else {
+                    "has a `${` that does not start a valid environment variable name (letters, \
+                     digits and `_`; write `$$` for a literal `$`)"
+                        .to_owned()
+                });
             }
             match (
                 lookup(name).filter(|v| !v.is_empty() || fallback.is_none()),
@@ -115,6 +122,13 @@ mod tests {
             (
                 "${1X}",
                 Err("has `${1X}`, which is not a valid environment variable name"),
+            ),
+            (
+                "postgres://app:${pw:x@db/${1}",
+                Err(
+                    "has a `${` that does not start a valid environment variable name (letters, \
+                     digits and `_`; write `$$` for a literal `$`)",
+                ),
             ),
         ];
         for (input, expected) in cases {
