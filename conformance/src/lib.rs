@@ -34,6 +34,8 @@ mod cases;
 pub mod chaos;
 mod context;
 pub mod fault_proxy;
+#[cfg(feature = "fuzz-checks")]
+pub mod fuzz_checks;
 mod harness;
 mod marker;
 mod matrix;

@@ -5,6 +5,7 @@
 
 mod bench;
 mod conformance;
+mod fuzz;
 mod services;
 
 use std::process::{Command, ExitCode};
@@ -35,6 +36,10 @@ enum Task {
     Load(bench::LoadArgs),
     /// Run the soak test against all three databases (`--minutes N`, default 10; not in CI).
     Soak(bench::SoakArgs),
+    /// Fuzz the URL parsers and the manager's TOML loading with cargo-fuzz (installed if
+    /// missing): `--seconds N` per target, `--target NAME` for one; fails on any crash and
+    /// names the input (part of the release check, not of CI).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::bench(&args),
         Task::Load(args) => bench::load(&args),
         Task::Soak(args) => bench::soak(&args),
+        Task::Fuzz(args) => fuzz::fuzz(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,4 @@
+//! Fuzzes `conformance::fuzz_checks::postgres_url` (see that function for the properties).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| conformance::fuzz_checks::postgres_url(data));
