@@ -10,12 +10,20 @@ use crate::options::SqliteOptions;
 /// Parses `sqlite::memory:`, `sqlite://:memory:`, `sqlite://relative.db`,
 /// `sqlite:///absolute.db`, `sqlite:relative.db`, each optionally followed by `?key=value&...`.
 pub(crate) fn parse(url: &str) -> Result<SqliteOptions> {
-    // The URL is not echoed: one meant for another database may hold a password.
+    // Only the scheme is quoted: a URL meant for another database may hold a password.
     let rest = url.strip_prefix("sqlite:").ok_or_else(|| {
-        Error::config(
-            "url",
-            "does not start with `sqlite:` (e.g. sqlite://data.db?mode=rwc)",
-        )
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+        let reason = match scheme {
+            Some(scheme) => format!(
+                "has the scheme `{scheme}:`; expected `sqlite:` (e.g. sqlite://data.db?mode=rwc)"
+            ),
+            None => "does not start with `sqlite:` (e.g. sqlite://data.db?mode=rwc)".to_owned(),
+        };
+        Error::config("url", reason)
     })?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = match rest.split_once('?') {
@@ -228,8 +236,12 @@ mod tests {
     }
 
     #[test]
-    fn a_url_meant_for_another_database_is_not_echoed() {
+    fn a_url_meant_for_another_database_is_named_by_its_scheme_only() {
         let error = parse("postgres://app:hunter2-s3cret@db/shop").unwrap_err();
-        assert!(!format!("{error} {error:?}").contains("hunter2"), "{error}");
+        let shown = format!("{error} {error:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("`postgres:`"),
+            "{error}"
+        );
     }
 }
