@@ -850,8 +850,16 @@ fn key_value_password_spans(input: &str) -> Vec<Range<usize>> {
     spans
 }
 
-/// The userinfo and query passwords of every URL that starts a quoted string of a TOML file.
+/// The userinfo and query passwords of every URL that is a whole quoted string of a TOML file:
+/// one of the document's string values when it parses, else a quoted run that an `=`, `[`, `,`
+/// or `{` opens and that ends its line, a `,`, `]` or `}` (a quote inside another string is no
+/// string of its own).
 fn toml_url_password_spans(text: &str) -> Vec<Range<usize>> {
+    let values = text.parse::<Table>().ok().map(|table| {
+        let mut strings = Vec::new();
+        collect_strings(&Value::Table(table), &mut strings);
+        strings
+    });
     let mut spans = Vec::new();
     for (quote_at, quote) in text.match_indices(['"', '\'']) {
         let start = quote_at + quote.len();
@@ -860,13 +868,37 @@ fn toml_url_password_spans(text: &str) -> Vec<Range<usize>> {
             .find([quote.chars().next().unwrap_or('"'), '\n'])
             .unwrap_or(rest.len());
         let url = &rest[..end];
-        if !url.starts_with(|c: char| c.is_ascii_alphanumeric()) || url_scheme(url).is_none() {
+        let is_string = match &values {
+            Some(values) => values.iter().any(|value| value == url),
+            None => {
+                let opened = text[..quote_at].trim_end().ends_with(['=', '[', ',', '{']);
+                let after = rest[end..]
+                    .get(1..)
+                    .unwrap_or("")
+                    .trim_start_matches([' ', '\t']);
+                let closed = after.is_empty() || after.starts_with(['\n', ',', ']', '}', '#']);
+                opened && closed
+            }
+        };
+        if !is_string || url_scheme(url).is_none() {
             continue;
         }
         let found = url_password_spans(url).into_iter();
         spans.extend(found.map(|span| start + span.start..start + span.end));
     }
     spans
+}
+
+/// Every string value of a TOML document.
+fn collect_strings(value: &Value, strings: &mut Vec<String>) {
+    match value {
+        Value::String(s) => strings.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|item| collect_strings(item, strings)),
+        Value::Table(table) => table
+            .values()
+            .for_each(|item| collect_strings(item, strings)),
+        _ => {}
+    }
 }
 
 /// The spellings of a password as written: as is, percent-decoded, and with `\` escapes removed.
