@@ -12,14 +12,16 @@
 //! * **Errors are typed and name the problem.** A rejected URL is [`pool_core::Error::Config`]
 //!   with a non-empty field and reason; a rejected file is [`ManagerError::Config`] (non-empty
 //!   reason) or [`ManagerError::Syntax`].
-//! * **Passwords are never printed.** A password in the input (a URL's userinfo, read both as
-//!   tokio-postgres reads it, up to the first `@`, and as the URL standard does, up to the last
-//!   `@` of the authority; or a `password=` parameter) must not appear in the `Display` or
-//!   `Debug` of any error, options value or connector made from it. Only a distinctive password
-//!   is looked for: four characters or more, found neither in the rest of the input nor in what
-//!   the parser prints for the same input with the password removed (so a password `host` or
-//!   `prefer` is not mistaken for a leak). `Debug` must not change when only the password does.
-//!   The manager's `${VAR}` substitution is given a distinctive value that no error may echo.
+//! * **Passwords are never printed.** A password in the input (a URL's userinfo, read as the
+//!   adapter's parser reads it: up to the first `@` for tokio-postgres, up to the last `@` of the
+//!   authority for the URL standard; a `password=` parameter of a PostgreSQL URL or key/value
+//!   string) must not appear in the `Display` or `Debug` of any error, options value, connector
+//!   or pool specification made from it. Only a distinctive password is looked for: four
+//!   characters or more, found neither in the rest of the input nor in what the parser prints
+//!   for the same input with the password removed or replaced by as many `x` (so a password
+//!   `host` or `prefer` is not mistaken for a leak). `Debug` must not change when only the
+//!   password does. The manager's `${VAR}` substitution is given a distinctive value that no
+//!   error may echo.
 //! * **Round trips.** Options that parsed are written back as text (a libpq key/value string, a
 //!   `mysql://` URL, an `sqlite:` URL, a TOML file) and parsed again; what comes back must be the
 //!   same. TLS modes parse back from their own spelling.
