@@ -143,6 +143,23 @@ impl PostgresConnection {
         self.statements.len()
     }
 
+    /// A prepared statement for `sql` from this connection's statement cache (prepared and
+    /// cached on first use), for running through [`client`](Self::client) with typed
+    /// parameters and rows: the same cache the neutral API uses, like deadpool-postgres's
+    /// `prepare_cached`. With the cache off (`statement_cache_capacity = 0`) it prepares
+    /// every time.
+    ///
+    /// The statement belongs to this session: use it during this checkout only (a session
+    /// reset on return may deallocate it, and the next checkout may be another session).
+    ///
+    /// # Errors
+    /// The server's error when `sql` cannot be prepared, or a connection-class error (which
+    /// also marks the connection broken).
+    pub async fn prepare_cached(&mut self, sql: &str) -> Result<Statement> {
+        let result = prepared(&self.client, &mut self.statements, sql).await;
+        self.note(result)
+    }
+
     /// Runs `work` under the query timeout and records a connection-class failure.
     async fn guarded(&mut self, work: Work<'_>) -> Result<(Vec<Row>, u64)> {
         self.in_flight = true;

@@ -92,3 +92,34 @@ async fn a_statement_whose_result_type_changed_is_prepared_again() {
         Value::Text("1".into())
     );
 }
+
+#[tokio::test]
+async fn prepare_cached_hands_out_the_cached_statement_for_the_native_client() {
+    let mut conn = common::connect().await;
+    conn.prepare_cached("SELECT $1::int8 + 1").await.unwrap();
+    let second = conn.prepare_cached("SELECT $1::int8 + 1").await.unwrap();
+    assert_eq!(conn.cached_statements(), 1);
+    assert_eq!(
+        server_prepared(&mut conn).await,
+        1,
+        "prepared once, then cached"
+    );
+    let row = conn.client().query_one(&second, &[&41_i64]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 42);
+    // The neutral API shares the cache.
+    let v = common::scalar(&mut conn, "SELECT $1::int8 + 1", &[Value::I64(1)]).await;
+    assert_eq!(v, Value::I64(2));
+    assert_eq!(conn.cached_statements(), 1);
+    assert_eq!(server_prepared(&mut conn).await, 1);
+}
+
+#[tokio::test]
+async fn prepare_cached_reports_a_statement_the_server_rejects() {
+    let mut conn = common::connect().await;
+    let error = conn.prepare_cached("SELEC 1").await.unwrap_err();
+    assert!(error.to_string().contains("syntax"), "{error}");
+    assert!(
+        !conn.is_broken(),
+        "a statement error leaves the session usable"
+    );
+}

@@ -32,6 +32,7 @@ pub fn suite() -> Suite {
                 setup("mysql_async, 16 dedicated connections (16 tasks)", raw),
                 setup("adapter-mysql, 16 dedicated, no pool (16 tasks)", adapter),
                 setup("pool-core 16 conns / 64 tasks, reset off", || ours(false)),
+                setup("pool-core 16 / 64, fair config", ours_fair),
                 setup(
                     "pool-core 16 / 64, default reset (COM_RESET_CONNECTION)",
                     || ours(true),
@@ -79,11 +80,23 @@ async fn adapter() -> Result<Loop<Vec<Mutex<adapter_mysql::MysqlConnection>>>, S
 }
 
 async fn ours(reset: bool) -> Result<Loop<Pool<MysqlConnector>>, String> {
+    ours_with(|c| c.reset_on_return = reset).await
+}
+
+/// With the competitors' per-checkout work (`fair_config`: no reset, no validation, no leak
+/// tracking).
+async fn ours_fair() -> Result<Loop<Pool<MysqlConnector>>, String> {
+    ours_with(|c| *c = benches::competitors::fair_config(CONNECTIONS)).await
+}
+
+async fn ours_with(
+    configure: impl FnOnce(&mut pool_core::PoolConfig),
+) -> Result<Loop<Pool<MysqlConnector>>, String> {
     let connector = MysqlConnector::from_url(&adapter_url()).map_err(text)?;
     let pool = Pool::builder(connector)
         .min_size(CONNECTIONS)
         .max_size(CONNECTIONS)
-        .configure(|c| c.reset_on_return = reset)
+        .configure(configure)
         .build()
         .await
         .map_err(text)?;

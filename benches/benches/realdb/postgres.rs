@@ -33,6 +33,10 @@ pub fn suite() -> Suite {
                     adapter,
                 ),
                 setup("pool-core 16 conns / 64 tasks, reset off", || ours(false)),
+                setup(
+                    "pool-core 16 / 64, fair config, native client + prepare_cached",
+                    ours_native,
+                ),
                 setup("pool-core 16 / 64, default reset (DISCARD ALL)", || {
                     ours(true)
                 }),
@@ -90,6 +94,29 @@ async fn ours(reset: bool) -> Result<Loop<Pool<PostgresConnector>>, String> {
         Box::pin(async move {
             let mut conn = pool.get().await.map_err(text)?;
             conn.query(SQL, &[]).await.map(drop).map_err(text)
+        })
+    }))
+}
+
+/// The pool with the competitors' per-checkout work (no reset, no validation, no leak
+/// tracking: `fair_config`) and the query as deadpool-postgres runs it: the native client with
+/// a cached prepared statement. What is left is the pool.
+async fn ours_native() -> Result<Loop<Pool<PostgresConnector>>, String> {
+    let connector = PostgresConnector::from_url(&adapter_url()).map_err(text)?;
+    let pool = Pool::builder(connector)
+        .config(benches::competitors::fair_config(CONNECTIONS))
+        .build()
+        .await
+        .map_err(text)?;
+    Ok(Loop::new(pool, TASKS, |pool, _| {
+        Box::pin(async move {
+            let mut conn = pool.get().await.map_err(text)?;
+            let statement = conn.prepare_cached(SQL).await.map_err(text)?;
+            conn.client()
+                .query(&statement, &[])
+                .await
+                .map(drop)
+                .map_err(text)
         })
     }))
 }
