@@ -5,6 +5,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
+use crossbeam_utils::atomic::AtomicCell;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
@@ -38,19 +39,19 @@ pub(crate) struct ConnMeta {
     /// Set by the reaper when the connection outlived its lifetime while checked out: it is
     /// closed when it comes back (the return path reads no clock to find out itself).
     retire: AtomicBool,
-    /// Nanoseconds since the pool's epoch at the current checkout.
+    /// Nanoseconds since the pool's epoch at the current checkout, or [`UNSTAMPED`] when the
+    /// checkout read no clock (the fast path): the leak scan then stamps it with its own time.
     checked_out_at: AtomicU64,
     leak_reported: AtomicBool,
-    /// Where the current checkout happened: the caller of `get()` always, the whole stack
-    /// when `leak_capture_backtrace` asks for it. Only written while leak detection is on.
-    checkout_site: Mutex<CheckoutSite>,
+    /// The caller of `get()` for the current checkout (one atomic word, no lock). Only
+    /// written while leak detection is on.
+    checkout_caller: AtomicCell<Option<&'static Location<'static>>>,
+    /// The whole stack of the current checkout, when `leak_capture_backtrace` asks for it.
+    checkout_trace: Mutex<Option<Backtrace>>,
 }
 
-#[derive(Debug, Default)]
-struct CheckoutSite {
-    caller: Option<&'static Location<'static>>,
-    trace: Option<Backtrace>,
-}
+/// `checked_out_at` of a checkout whose time was not read.
+const UNSTAMPED: u64 = u64::MAX;
 
 impl ConnMeta {
     pub(crate) fn new(id: u64, created_at: Instant, expires_at: Option<Instant>) -> Arc<Self> {
@@ -61,9 +62,10 @@ impl ConnMeta {
             lease: AtomicU8::new(Lease::Pooled as u8),
             retire: AtomicBool::new(false),
             fast_checkouts: AtomicU64::new(0),
-            checked_out_at: AtomicU64::new(0),
+            checked_out_at: AtomicU64::new(UNSTAMPED),
             leak_reported: AtomicBool::new(false),
-            checkout_site: Mutex::new(CheckoutSite::default()),
+            checkout_caller: AtomicCell::new(None),
+            checkout_trace: Mutex::new(None),
         })
     }
 
@@ -76,16 +78,17 @@ impl ConnMeta {
     }
 
     /// Marks the connection checked out; with leak detection on, also when (nanoseconds since
-    /// the pool's epoch) and where.
+    /// the pool's epoch, if the checkout read the clock) and where. No lock unless a stack
+    /// trace was captured.
     pub(crate) fn check_out(&self, leak_tracking: Option<LeakTracking>) {
         if let Some(tracking) = leak_tracking {
             self.checked_out_at
-                .store(tracking.at_nanos, Ordering::Relaxed);
+                .store(tracking.at_nanos.unwrap_or(UNSTAMPED), Ordering::Relaxed);
             self.leak_reported.store(false, Ordering::Relaxed);
-            *self.checkout_site.lock() = CheckoutSite {
-                caller: Some(tracking.caller),
-                trace: tracking.trace,
-            };
+            self.checkout_caller.store(Some(tracking.caller));
+            if tracking.trace.is_some() {
+                *self.checkout_trace.lock() = tracking.trace;
+            }
         }
         self.lease.store(Lease::Active as u8, Ordering::Release);
     }
@@ -139,8 +142,19 @@ impl ConnMeta {
         self.retire.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn checked_out_at_nanos(&self) -> u64 {
-        self.checked_out_at.load(Ordering::Relaxed)
+    /// When the current checkout happened (nanoseconds since the pool's epoch). A checkout
+    /// that read no clock is stamped now with `now_nanos`, the leak scan's time, so a leak is
+    /// reported at most one scan interval late.
+    pub(crate) fn checked_out_at_nanos(&self, now_nanos: u64) -> u64 {
+        match self.checked_out_at.compare_exchange(
+            UNSTAMPED,
+            now_nanos,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => now_nanos,
+            Err(stamped) => stamped,
+        }
     }
 
     /// True the first time it is called per checkout: a leak is reported once.
@@ -150,10 +164,9 @@ impl ConnMeta {
 
     /// The caller of `get()` and, if captured, the stack trace of the current checkout.
     pub(crate) fn checkout_site(&self) -> (Option<String>, Option<String>) {
-        let site = self.checkout_site.lock();
         (
-            site.caller.map(ToString::to_string),
-            site.trace.as_ref().map(ToString::to_string),
+            self.checkout_caller.load().map(ToString::to_string),
+            self.checkout_trace.lock().as_ref().map(ToString::to_string),
         )
     }
 }
@@ -161,7 +174,8 @@ impl ConnMeta {
 /// What leak detection records at a checkout.
 #[derive(Debug)]
 pub(crate) struct LeakTracking {
-    pub(crate) at_nanos: u64,
+    /// `None` when the checkout read no clock.
+    pub(crate) at_nanos: Option<u64>,
     pub(crate) caller: &'static Location<'static>,
     pub(crate) trace: Option<Backtrace>,
 }

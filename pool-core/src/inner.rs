@@ -235,11 +235,10 @@ impl<M: Connector> Inner<M> {
         }
     }
 
-    /// Does a checkout need the time (validation bypass, leak tracking, hooks)?
+    /// Does a checkout need the time (validation bypass, hooks)? Leak tracking does not: the
+    /// leak scan stamps checkouts that read no clock.
     fn needs_clock_at_checkout(&self) -> bool {
-        self.config.test_on_checkout
-            || self.config.leak_detection_threshold.is_some()
-            || self.hooks.before_checkout.is_some()
+        self.config.test_on_checkout || self.hooks.before_checkout.is_some()
     }
 
     /// Is there anything to check or run before handing this connection out?
@@ -257,9 +256,8 @@ impl<M: Connector> Inner<M> {
         caller: &'static Location<'static>,
     ) -> Option<LeakTracking> {
         self.config.leak_detection_threshold?;
-        let now = now.unwrap_or_else(Instant::now);
         Some(LeakTracking {
-            at_nanos: self.nanos_since_epoch(now),
+            at_nanos: now.map(|now| self.nanos_since_epoch(now)),
             caller,
             trace: self
                 .config

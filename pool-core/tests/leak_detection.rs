@@ -134,3 +134,37 @@ async fn without_stack_traces_a_leak_report_still_names_the_line_of_the_get_call
     let site = format!("tests/leak_detection.rs:{line}");
     assert!(logs.text().contains(&site), "{site} not in {}", logs.text());
 }
+
+/// Without checkout validation the fast path reads no clock: the leak scan stamps the checkout
+/// with its own time, so a leak is still reported, at most a quarter of the threshold late,
+/// and never early.
+#[tokio::test(start_paused = true)]
+async fn on_the_fast_path_a_leak_is_reported_late_by_at_most_a_quarter_never_early() {
+    let pool = Pool::builder(TestConnector::new())
+        .min_size(2)
+        .max_size(2)
+        .configure(|c| {
+            c.autoscale.enabled = false;
+            c.reset_on_return = false;
+            c.test_on_checkout = false;
+            c.leak_detection_threshold = Some(Duration::from_secs(8));
+        })
+        .build()
+        .await
+        .unwrap();
+    // Half a scan interval (1 s) into the cycle, so stamping loses time.
+    sleep(Duration::from_millis(500)).await;
+    let held = pool.get().await.unwrap();
+    let returned_in_time = pool.get().await.unwrap();
+    sleep(Duration::from_millis(7_900)).await;
+    drop(returned_in_time);
+    assert_eq!(pool.stats().leaks_total, 0, "nothing before the threshold");
+    sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        pool.stats().leaks_total,
+        1,
+        "reported by 10 s (threshold 8 s + 25 %)"
+    );
+    drop(held);
+    pool.check_invariants().unwrap();
+}
