@@ -28,8 +28,8 @@ pub(crate) struct FuzzArgs {
     /// manager_toml. Default: every target in fuzz/fuzz_targets.
     #[arg(long, value_delimiter = ',')]
     target: Vec<String>,
-    /// The sanitizer the targets are built with: `none` runs about twice as fast but only
-    /// catches panics, aborts, timeouts and memory limits, not memory errors in C code.
+    /// The sanitizer the targets are built with: `none` runs faster but catches only panics,
+    /// aborts, timeouts and memory limits, not memory errors in unsafe code.
     #[arg(long, value_enum, default_value_t = Sanitizer::Address)]
     sanitizer: Sanitizer,
 }
