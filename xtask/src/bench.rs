@@ -23,17 +23,43 @@ pub(crate) struct LoadArgs {
     args: Vec<String>,
 }
 
-/// Runs the criterion benchmarks (all of them, or `--only` some), in one process each.
+/// Runs the criterion benchmarks (all of them, or `--only` some), in one process each; a full
+/// run then counts allocations and prints the report tables (`bench-report`).
 pub(crate) fn bench(args: &BenchArgs) -> Result<(), String> {
     let targets: Vec<&str> = if args.only.is_empty() {
         vec!["overhead", "fairness", "realdb", "features"]
     } else {
         args.only.iter().map(String::as_str).collect()
     };
-    for target in targets {
+    for target in &targets {
         let mut command = vec!["bench", "--package", "benches", "--bench", target, "--"];
         command.extend(args.criterion.iter().map(String::as_str));
         crate::cargo(&command)?;
+    }
+    if args.only.is_empty() {
+        // The full run: also count allocations per get, then print every table of
+        // docs/benchmarks.md and redraw its chart from what was just measured.
+        crate::cargo(&[
+            "run",
+            "--release",
+            "--package",
+            "benches",
+            "--bin",
+            "allocs",
+            "--",
+            "--json",
+        ])?;
+        crate::cargo(&[
+            "run",
+            "--release",
+            "--package",
+            "benches",
+            "--bin",
+            "bench-report",
+            "--",
+            "--svg",
+            "benches/results/overhead.svg",
+        ])?;
     }
     Ok(())
 }
