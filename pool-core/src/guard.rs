@@ -79,6 +79,7 @@ impl<M: Connector> PooledConnection<M> {
             let mut st = self.inner.state.lock();
             st.active -= 1;
             st.open -= 1;
+            st.sync_capacity();
             st.untrack(meta.id);
             self.inner.notify_if_closed(&st);
             drop(st);

@@ -231,6 +231,7 @@ impl<M: Connector> Pool<M> {
             st.min_size = min_size;
             st.max_size = max_size;
             st.warm_target = st.warm_target.clamp(min_size, max_size);
+            st.sync_capacity();
             let parked = st.absorb_stash();
             (parked, st.take_surplus_idle(max_size))
         };

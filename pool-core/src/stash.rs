@@ -37,6 +37,9 @@ pub(crate) struct Stash<C> {
     /// The waiter queue's "someone is in line" flag (written under the pool's lock).
     anyone_waiting: Arc<AtomicBool>,
     closed: AtomicBool,
+    /// More connections are open than `max_size` allows (after a shrinking resize): returns
+    /// must go through the lock, which closes the surplus.
+    over_capacity: AtomicBool,
 }
 
 impl<C> Stash<C> {
@@ -52,12 +55,15 @@ impl<C> Stash<C> {
             slots,
             anyone_waiting,
             closed: AtomicBool::new(false),
+            over_capacity: AtomicBool::new(false),
         }
     }
 
-    /// May the fast lane be used right now (nobody queued, pool open)?
+    /// May the fast lane be used right now (nobody queued, pool open, not above its size)?
     pub(crate) fn is_open(&self) -> bool {
-        !self.anyone_waiting.load(Ordering::Relaxed) && !self.closed.load(Ordering::Relaxed)
+        !self.anyone_waiting.load(Ordering::Relaxed)
+            && !self.closed.load(Ordering::Relaxed)
+            && !self.over_capacity.load(Ordering::Relaxed)
     }
 
     /// Takes the connection parked in this thread's slot, if any, for a checkout (counted on
@@ -89,6 +95,17 @@ impl<C> Stash<C> {
     /// and before looking into the slots; see the module docs.
     pub(crate) fn announce(&self) {
         fence(Ordering::SeqCst);
+    }
+
+    /// Closes the lane while the pool holds more connections than its maximum, and opens it
+    /// again once it does not (under the pool's lock; absorb the stash after closing it).
+    pub(crate) fn set_over_capacity(&self, over: bool) {
+        if self.over_capacity.load(Ordering::Relaxed) != over {
+            self.over_capacity.store(over, Ordering::Relaxed);
+            if over {
+                self.announce();
+            }
+        }
     }
 
     /// Closes the lane for good (the pool is closing); absorb the stash afterwards.

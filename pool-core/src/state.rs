@@ -186,6 +186,13 @@ impl<C> State<C> {
         self.active as f64 / self.open as f64
     }
 
+    /// Keeps the fast lane closed while more connections are open than `max_size` allows (after
+    /// a shrinking resize), so that returns reach `place`, which closes the surplus. Call after
+    /// `open` or `max_size` changed.
+    pub(crate) fn sync_capacity(&self) {
+        self.stash.set_over_capacity(self.open > self.max_size);
+    }
+
     /// Stops tracking a connection that leaves the pool, keeping its fast-lane checkout count.
     pub(crate) fn untrack(&mut self, id: u64) {
         if let Some(meta) = self.live.remove(&id) {
@@ -258,6 +265,7 @@ impl<C> State<C> {
     /// A connection leaves the pool for good (the caller closes it); `open` drops by one.
     pub(crate) fn forget(&mut self, conn: Conn<C>) -> Conn<C> {
         self.open -= 1;
+        self.sync_capacity();
         self.untrack(conn.meta.id);
         self.closing += 1;
         conn

@@ -149,3 +149,30 @@ fn closing_while_tasks_cycle_closes_every_parked_connection() {
         pool.check_invariants().unwrap();
     });
 }
+
+#[test]
+fn after_shrinking_returned_connections_above_the_new_maximum_close_instead_of_parking() {
+    two_workers().block_on(async {
+        let connector = TestConnector::new();
+        let faults = connector.faults();
+        let pool = pool_of(4, connector).await;
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(pool.get().await.unwrap());
+        }
+        pool.resize(1, 1).unwrap();
+        // Each return from a thread of its own, so each would land in a stash slot of its own.
+        for conn in held {
+            std::thread::spawn(move || drop(conn)).join().unwrap();
+        }
+        for _ in 0..10_000 {
+            if faults.open() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(faults.open(), 1, "connections above max_size were kept");
+        pool.check_invariants().unwrap();
+        assert_eq!(pool.counts().idle, 1);
+    });
+}

@@ -63,6 +63,7 @@ impl<M: Connector> Inner<M> {
                 let mut st = self.state.lock();
                 st.active -= 1;
                 st.open -= 1;
+                st.sync_capacity();
                 st.untrack(meta.id);
                 self.notify_if_closed(&st);
                 drop(st);
