@@ -52,8 +52,9 @@ pub struct PoolConfig {
     /// How long a validation or background ping may take before the connection is discarded.
     #[serde(with = "humantime_serde")]
     pub health_check_timeout: Duration,
-    /// A connection checked out longer than this is reported as a possible leak, with the stack
-    /// trace of where it was checked out; `None` turns leak detection (and its cost) off.
+    /// A connection checked out longer than this is reported as a possible leak, with where it
+    /// was checked out (the stack trace too with `leak_capture_backtrace`), at most a quarter of
+    /// the threshold late; `None` turns leak detection off.
     #[serde(deserialize_with = "optional_duration")]
     pub leak_detection_threshold: Option<Duration>,
     /// Capture the whole stack at every checkout while leak detection is on, so a leak report
@@ -65,7 +66,8 @@ pub struct PoolConfig {
     /// connection is closed when its holder finally drops it. `None` only reports leaks.
     #[serde(deserialize_with = "optional_duration")]
     pub leak_reclaim_after: Option<Duration>,
-    /// Idle connections above the pool's warm size are closed after this long unused.
+    /// Idle connections above the pool's warm size are closed after this long unused (checked
+    /// every quarter of it, so up to a quarter late; never early).
     #[serde(deserialize_with = "optional_duration")]
     pub idle_timeout: Option<Duration>,
     /// Connections are retired after this age (minus jitter), also when returned, so that a
