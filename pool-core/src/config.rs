@@ -66,8 +66,9 @@ pub struct PoolConfig {
     /// connection is closed when its holder finally drops it. `None` only reports leaks.
     #[serde(deserialize_with = "optional_duration")]
     pub leak_reclaim_after: Option<Duration>,
-    /// Idle connections above the pool's warm size are closed after this long unused (checked
-    /// every quarter of it, so up to a quarter late; never early).
+    /// Idle connections above the pool's warm size are closed after this long unused: never
+    /// early, and usually at most a quarter of it late (the reaper looks every quarter of the
+    /// shorter of this and `max_lifetime`; a return on the fast path is stamped by its next look).
     #[serde(deserialize_with = "optional_duration")]
     pub idle_timeout: Option<Duration>,
     /// Connections are retired after this age (minus jitter), also when returned, so that a
