@@ -71,11 +71,13 @@ impl<M: Connector> Clone for Pool<M> {
 
 impl<M: Connector> fmt::Debug for Pool<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.inner().state.lock();
+        // `counts()` takes parked connections back first, so they show as idle, not active.
+        let counts = self.counts();
+        let closed = self.inner().state.lock().closed;
         f.debug_struct("Pool")
             .field("name", &self.inner().name())
-            .field("counts", &st.counts())
-            .field("closed", &st.closed)
+            .field("counts", &counts)
+            .field("closed", &closed)
             .finish()
     }
 }

@@ -1,10 +1,10 @@
 //! The fast lane: one parked connection per thread, outside the pool's lock.
 //!
 //! A task that returns a connection while nobody is queued parks it in its thread's slot; the
-//! next checkout on that thread takes it from there. Each slot is a tiny mutex on its own
-//! cache line, so two worker threads cycling connections touch no shared line at all, where
-//! the pool's one lock made them take turns twice per checkout. (HikariCP's `ConcurrentBag`
-//! keeps a thread-local list for the same reason.)
+//! next checkout on that thread takes it from there. Each slot is one atomic word on its own
+//! cache line, so two worker threads cycling connections share no line but the pool's `Arc`
+//! count, where the pool's one lock made them take turns twice per checkout. (HikariCP's
+//! `ConcurrentBag` keeps a thread-local list for the same reason.)
 //!
 //! A parked connection stays counted as `active` in the locked state: parking and unparking
 //! need no lock. Everything that needs the true picture (counts, stats, maintenance, close)
@@ -12,9 +12,9 @@
 //! ([`State::absorb_stash`](crate::state::State::absorb_stash)); the cost is one slow-path
 //! checkout per thread after each such look.
 //!
-//! Fairness: the lane is open only while nobody waits in line and the pool is not closed. A
-//! caller about to queue announces itself (the waiter queue's presence flag), then looks into
-//! every slot under the lock; a returner parks first, then checks the flag. A full fence on
+//! Fairness: the lane is open only while nobody waits in line, the pool is not closed and not
+//! above its maximum size. The first caller to queue raises the waiter queue's presence flag,
+//! then looks into every slot under the lock; a returner parks first, then checks the flag. A full fence on
 //! both sides between the write and the read means at least one of them sees the other, so a
 //! parked connection can never sit unseen while someone waits for one (the lost wake-up that
 //! deadlocked bb8 and hangs qp).
