@@ -578,7 +578,7 @@ fn pool_config_table(config: &PoolConfig) -> Table {
     let scale = &config.autoscale;
     let breaker = &config.circuit_breaker;
     table(vec![
-        ("min_size", int(config.min_size)),
+        ("min_size", int(config.effective_min_size())),
         ("max_size", int(config.max_size)),
         ("max_concurrent_creates", int(config.max_concurrent_creates)),
         (

@@ -156,7 +156,7 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
             (
                 "min_size > max_size",
                 config(|c| {
-                    c.min_size = 9;
+                    c.min_size = Some(9);
                     c.max_size = 3;
                 }),
                 Expect::Config("min_size", &["9", "3"]),
@@ -164,7 +164,7 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
             (
                 "max_size = 0",
                 config(|c| {
-                    c.min_size = 0;
+                    c.min_size = Some(0);
                     c.max_size = 0;
                 }),
                 Expect::Config("max_size", &["at least 1"]),

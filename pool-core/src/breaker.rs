@@ -2,10 +2,9 @@
 //!
 //! closed → open after `failure_threshold` consecutive failures; open → half-open once
 //! `open_duration` has passed, which lets exactly one trial connection through; the trial's
-//! success closes the breaker, its failure opens it again. Checkout-validation failures count
-//! towards the threshold, but only a failed *connect* can trip it: a database restart kills
-//! every idle session at once, and those dead sessions alone must not lock callers out of a
-//! server that is already back.
+//! success closes the breaker, its failure opens it again. Only a failed *connect* counts:
+//! checkout-validation failures do not, since a database restart kills every idle session at
+//! once, and those dead sessions must not lock callers out of a server that is already back.
 
 use std::time::Duration;
 
@@ -125,7 +124,7 @@ impl Breaker {
         }
     }
 
-    /// A connect or validation succeeded.
+    /// A connect succeeded.
     pub(crate) fn record_success(&mut self) -> Option<Transition> {
         self.consecutive_failures = 0;
         self.trial_in_flight = false;
@@ -142,16 +141,11 @@ impl Breaker {
         let trial_failed = self.state == CircuitState::HalfOpen;
         self.trial_in_flight = false;
         if self.enabled && (trial_failed || self.consecutive_failures >= self.threshold) {
-            self.open_until = now + self.open_duration;
+            self.open_until = crate::deadline::after(now, self.open_duration);
             self.set(CircuitState::Open)
         } else {
             None
         }
-    }
-
-    /// A checkout validation failed: counts towards the threshold without tripping it.
-    pub(crate) fn record_validation_failure(&mut self) {
-        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
     }
 
     /// The half-open trial ended without a verdict (cancelled, or no longer needed).
@@ -199,17 +193,6 @@ mod tests {
                 retry_in: Duration::from_secs(10)
             }
         );
-    }
-
-    #[test]
-    fn validation_failures_count_but_only_a_connect_failure_trips() {
-        let now = Instant::now();
-        let mut b = breaker(now);
-        for _ in 0..10 {
-            b.record_validation_failure();
-        }
-        assert_eq!(b.state(), CircuitState::Closed);
-        assert!(b.record_connect_failure(now).is_some());
     }
 
     #[test]

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{PoolConfig, WarmupMode};
+use crate::create::Reservation;
 use crate::error::{Error, Result};
 use crate::hooks::{Hook, Hooks};
 use crate::inner::Inner;
 use crate::maintenance;
 use crate::pool::Pool;
 use crate::protocol::Connector;
-use crate::state::Placed;
 
 /// Builds a [`Pool`]: set options, add hooks, then [`build`](Self::build).
 #[must_use = "a builder does nothing until build() is awaited"]
@@ -57,9 +57,10 @@ impl<M: Connector> PoolBuilder<M> {
         self
     }
 
-    /// Connections kept open and opened by warm-up.
+    /// Connections kept open and opened by warm-up. Unset, it is 5 or `max_size`, whichever
+    /// is smaller.
     pub fn min_size(mut self, min_size: usize) -> Self {
-        self.config.min_size = min_size;
+        self.config.min_size = Some(min_size);
         self
     }
 
@@ -129,23 +130,20 @@ impl<M: Connector> PoolBuilder<M> {
     }
 }
 
-/// Opens `min_size` connections, at most `max_concurrent_creates` at a time.
+/// Opens `min_size` connections, at most `max_concurrent_creates` at a time, each tried once
+/// (with `start_degraded`, the background retries those that failed).
 async fn warm_up<M: Connector>(inner: &Arc<Inner<M>>) -> Result<()> {
-    let total = inner.config.min_size;
-    let parallel = inner.config.max_concurrent_creates.max(1);
+    let total = inner.config.effective_min_size();
     let mut attempts = tokio::task::JoinSet::new();
     let mut started = 0;
     let mut opened = 0;
     let mut first_error: Option<Error> = None;
     loop {
-        while started < total && attempts.len() < parallel {
-            inner.state.lock().connecting += 1;
-            let slot = WarmupSlot {
-                inner: inner.clone(),
-                settled: false,
-            };
-            attempts.spawn(slot.open());
-            started += 1;
+        // The state reserves up to the warm size and within max_concurrent_creates.
+        let reserved = inner.state.lock().reserve_creates(total - started);
+        started += reserved.count();
+        for reservation in Reservation::claim(inner, reserved, false) {
+            attempts.spawn(reservation.open_once());
         }
         let Some(joined) = attempts.join_next().await else {
             break;
@@ -179,41 +177,6 @@ async fn warm_up<M: Connector>(inner: &Arc<Inner<M>>) -> Result<()> {
                 "warm-up could not open every connection; starting degraded and retrying in the background"
             );
             Ok(())
-        }
-    }
-}
-
-/// A slot reserved for one warm-up connection; released if the attempt fails or is aborted.
-struct WarmupSlot<M: Connector> {
-    inner: Arc<Inner<M>>,
-    settled: bool,
-}
-
-impl<M: Connector> WarmupSlot<M> {
-    async fn open(mut self) -> Result<()> {
-        match self.inner.connect_once().await {
-            Ok(conn) => {
-                self.settled = true;
-                let placed = self.inner.state.lock().admit(conn);
-                if let Placed::Surplus(conn) = placed {
-                    self.inner.close_counted(conn);
-                }
-                Ok(())
-            }
-            Err(error) => {
-                // Counted like any failed connect: the last error shows in timeouts, and a
-                // database that is down at start-up can open the breaker.
-                self.inner.connect_failed(&error);
-                Err(error)
-            }
-        }
-    }
-}
-
-impl<M: Connector> Drop for WarmupSlot<M> {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.inner.state.lock().release_reservation();
         }
     }
 }

@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 pub struct PoolConfig {
     /// A name for logs and metrics (the manager sets it to the pool's registered name).
     pub name: String,
-    /// Connections kept open even when idle, and opened by warm-up.
-    pub min_size: usize,
+    /// Connections kept open even when idle, and opened by warm-up. Unset (`None`), it is 5,
+    /// or `max_size` when that is smaller: `max_size = 1` alone is a valid pool.
+    pub min_size: Option<usize>,
     /// The most connections the pool opens at once: a hard limit that protects the database.
     pub max_size: usize,
     /// At most this many connections are being opened at the same time, so a burst of waiters
@@ -99,8 +100,9 @@ impl Default for PoolConfig {
         Self {
             name: "default".to_owned(),
             // Five warm connections cover a small service's steady state without a connect on
-            // the first requests (the specification's default).
-            min_size: 5,
+            // the first requests (the specification's default); fewer when max_size is smaller
+            // (see `effective_min_size`).
+            min_size: None,
             // The specification's default; most servers allow a few hundred sessions in all.
             max_size: 100,
             // Enough to ramp up quickly, few enough that a thundering herd does not become a
@@ -167,8 +169,9 @@ pub struct AutoscaleConfig {
     /// How often utilization (active / open) is sampled; scaling reacts within two samples.
     #[serde(with = "humantime_serde")]
     pub sample_interval: Duration,
-    /// The utilization the scaler steers towards (documentation for dashboards; the thresholds
-    /// below decide).
+    /// The utilization the scaler steers towards: growing makes the warm size at least what
+    /// puts the connections in use at this share of it (a burst is met in one step, not
+    /// several), and shrinking never goes below that size. The thresholds below decide when.
     pub target_utilization: f64,
     /// Grow when utilization is above this, or whenever callers wait.
     pub scale_up_threshold: f64,
@@ -205,7 +208,9 @@ impl Default for AutoscaleConfig {
 pub struct CircuitBreakerConfig {
     /// Off means connect failures are only retried with backoff.
     pub enabled: bool,
-    /// Consecutive connect or validation failures that open the breaker.
+    /// Consecutive failed connects that open the breaker. Failed checkout validations do not
+    /// count: after a restart every idle session is dead at once, and that says nothing about
+    /// whether the server accepts new ones.
     pub failure_threshold: u32,
     /// How long the breaker stays open before letting one trial connection through.
     #[serde(with = "humantime_serde")]
@@ -223,19 +228,28 @@ impl Default for CircuitBreakerConfig {
     }
 }
 
+/// The warm size when `min_size` is not set and `max_size` allows it.
+pub const DEFAULT_MIN_SIZE: usize = 5;
+
 impl PoolConfig {
+    /// The minimum size in force: `min_size` if set, else [`DEFAULT_MIN_SIZE`] or `max_size`,
+    /// whichever is smaller.
+    pub fn effective_min_size(&self) -> usize {
+        self.min_size
+            .unwrap_or_else(|| DEFAULT_MIN_SIZE.min(self.max_size))
+    }
+
     /// Checks every value; the error names the first bad field and says why.
     pub fn validate(&self) -> Result<()> {
         if self.max_size == 0 {
             return Err(Error::config("max_size", "must be at least 1"));
         }
-        if self.min_size > self.max_size {
+        if let Some(min_size) = self.min_size
+            && min_size > self.max_size
+        {
             return Err(Error::config(
                 "min_size",
-                format!(
-                    "({}) must not exceed max_size ({})",
-                    self.min_size, self.max_size
-                ),
+                format!("({min_size}) must not exceed max_size ({})", self.max_size),
             ));
         }
         if self.max_concurrent_creates == 0 {

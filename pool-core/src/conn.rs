@@ -3,7 +3,7 @@
 use std::backtrace::Backtrace;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_utils::atomic::AtomicCell;
 use parking_lot::Mutex;
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 /// Who owns a connection's slot right now; decided by compare-and-swap so that a holder
 /// returning the connection and the leak reclaimer freeing its slot can never both win.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
+#[repr(u64)]
 pub(crate) enum Lease {
     /// In the pool (idle, being validated or health-checked, or being created).
     Pooled = 0,
@@ -31,7 +31,10 @@ pub(crate) struct ConnMeta {
     pub(crate) created_at: Instant,
     /// When the connection retires (max lifetime minus this connection's jitter).
     pub(crate) expires_at: Option<Instant>,
-    lease: AtomicU8,
+    /// The [`Lease`] in the low two bits, the checkout generation (how many times the
+    /// connection was checked out) above them: the leak reclaimer names the checkout it found
+    /// overdue, so it can never take the connection from a later holder.
+    lease: AtomicU64,
     /// Checkouts of this connection served by the stash (fast lane). Only the connection's
     /// holder of the moment writes it, so a load and a store suffice: the fast lane writes no
     /// shared counter and needs no read-modify-write for it.
@@ -53,13 +56,21 @@ pub(crate) struct ConnMeta {
 /// `checked_out_at` of a checkout whose time was not read.
 const UNSTAMPED: u64 = u64::MAX;
 
+/// The lease word's low bits hold the [`Lease`].
+const LEASE_BITS: u32 = 2;
+const LEASE_MASK: u64 = (1 << LEASE_BITS) - 1;
+
+/// Which checkout of a connection the leak scan looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CheckoutGeneration(u64);
+
 impl ConnMeta {
     pub(crate) fn new(id: u64, created_at: Instant, expires_at: Option<Instant>) -> Arc<Self> {
         Arc::new(Self {
             id,
             created_at,
             expires_at,
-            lease: AtomicU8::new(Lease::Pooled as u8),
+            lease: AtomicU64::new(Lease::Pooled as u64),
             retire: AtomicBool::new(false),
             fast_checkouts: AtomicU64::new(0),
             checked_out_at: AtomicU64::new(UNSTAMPED),
@@ -69,17 +80,18 @@ impl ConnMeta {
         })
     }
 
-    pub(crate) fn lease(&self) -> Lease {
-        match self.lease.load(Ordering::Acquire) {
-            0 => Lease::Pooled,
-            1 => Lease::Active,
-            _ => Lease::Reclaimed,
-        }
+    /// The current checkout, if the connection is checked out: what the leak scan reads before
+    /// deciding to [`reclaim`](Self::reclaim) it.
+    pub(crate) fn current_checkout(&self) -> Option<CheckoutGeneration> {
+        let word = self.lease.load(Ordering::Acquire);
+        (word & LEASE_MASK == Lease::Active as u64)
+            .then_some(CheckoutGeneration(word >> LEASE_BITS))
     }
 
-    /// Marks the connection checked out; with leak detection on, also when (nanoseconds since
-    /// the pool's epoch, if the checkout read the clock) and where. No lock unless a stack
-    /// trace was captured.
+    /// Marks the connection checked out (a new checkout generation); with leak detection on,
+    /// also when (nanoseconds since the pool's epoch, if the checkout read the clock) and
+    /// where. No lock unless a stack trace was captured. Only the connection's next holder
+    /// calls it, while the lease is `Pooled`, so nobody else writes the word meanwhile.
     pub(crate) fn check_out(&self, leak_tracking: Option<LeakTracking>) {
         if let Some(tracking) = leak_tracking {
             self.checked_out_at
@@ -90,36 +102,37 @@ impl ConnMeta {
                 *self.checkout_trace.lock() = tracking.trace;
             }
         }
-        self.lease.store(Lease::Active as u8, Ordering::Release);
+        let generation = (self.lease.load(Ordering::Relaxed) >> LEASE_BITS).wrapping_add(1);
+        self.lease.store(
+            (generation << LEASE_BITS) | Lease::Active as u64,
+            Ordering::Release,
+        );
     }
 
     /// Active → Pooled; false when the leak reclaimer got there first. Without leak
     /// reclaiming nobody else changes the lease, and a plain store does (one atomic
     /// read-modify-write less per return).
     pub(crate) fn check_in(&self, reclaim_possible: bool) -> bool {
+        let word = self.lease.load(Ordering::Relaxed);
+        let pooled = (word & !LEASE_MASK) | Lease::Pooled as u64;
         if !reclaim_possible {
-            self.lease.store(Lease::Pooled as u8, Ordering::Release);
+            self.lease.store(pooled, Ordering::Release);
             return true;
         }
-        self.lease
-            .compare_exchange(
-                Lease::Active as u8,
-                Lease::Pooled as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+        word & LEASE_MASK == Lease::Active as u64
+            && self
+                .lease
+                .compare_exchange(word, pooled, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
-    /// Active → Reclaimed; false when the holder returned it first.
-    pub(crate) fn reclaim(&self) -> bool {
+    /// Active → Reclaimed, for the checkout `seen` only; false when its holder returned it
+    /// first (even if the connection was checked out again since).
+    pub(crate) fn reclaim(&self, seen: CheckoutGeneration) -> bool {
+        let active = (seen.0 << LEASE_BITS) | Lease::Active as u64;
+        let reclaimed = (seen.0 << LEASE_BITS) | Lease::Reclaimed as u64;
         self.lease
-            .compare_exchange(
-                Lease::Active as u8,
-                Lease::Reclaimed as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
+            .compare_exchange(active, reclaimed, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -235,5 +248,51 @@ impl<C> ConnParts<C> {
             self.last_used = now;
             self.unstamped_use = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Arc<ConnMeta> {
+        ConnMeta::new(1, Instant::now(), None)
+    }
+
+    #[test]
+    fn the_reclaimer_cannot_take_a_later_checkout() {
+        let meta = meta();
+        meta.check_out(None);
+        let overdue = meta.current_checkout().expect("checked out");
+        // The holder returns it and someone else checks it out before the scan acts.
+        assert!(meta.check_in(true));
+        meta.check_out(None);
+        assert!(
+            !meta.reclaim(overdue),
+            "the new holder's checkout was reclaimed"
+        );
+        assert!(meta.check_in(true), "the new holder's return must succeed");
+    }
+
+    #[test]
+    fn the_reclaimer_and_the_holder_cannot_both_win() {
+        let meta = meta();
+        meta.check_out(None);
+        let overdue = meta.current_checkout().expect("checked out");
+        assert!(meta.reclaim(overdue));
+        assert!(
+            !meta.check_in(true),
+            "a reclaimed connection must not come back"
+        );
+        assert_eq!(meta.current_checkout(), None);
+    }
+
+    #[test]
+    fn a_pooled_connection_has_no_checkout_to_reclaim() {
+        let meta = meta();
+        assert_eq!(meta.current_checkout(), None);
+        meta.check_out(None);
+        assert!(meta.check_in(false));
+        assert_eq!(meta.current_checkout(), None);
     }
 }

@@ -4,6 +4,14 @@
 //! [`ErrorClass`]: that class is what tells the pool whether a connection can be reused.
 //! Every message is written to be read at 3 a.m.: it says what happened, the numbers that
 //! matter, and never a password.
+//!
+//! One convention for causes (the Rust API guidelines' rule): a cause is either part of an
+//! error's `Display` or returned by `source()`, never both, so a report that walks the chain
+//! (`anyhow`'s `{:#}`, `tracing`'s error fields) prints each message once. These errors put
+//! the driver's message into their `Display`, because most logs print only that; `source()`
+//! then continues the chain below what was already printed (the driver error's own source).
+//! The driver's error itself stays reachable for downcasting through
+//! [`Error::backend`] and [`BackendError::source_error`].
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -58,7 +66,7 @@ pub enum Error {
     Closed,
     /// Opening a new connection failed.
     #[error("could not connect to the database: {0}")]
-    Connect(#[source] BackendError),
+    Connect(BackendError),
     /// Opening a new connection took longer than the connect timeout.
     #[error("connecting to the database took longer than the connect timeout of {0:?}")]
     ConnectTimeout(Duration),
@@ -72,7 +80,7 @@ pub enum Error {
     },
     /// The database or the driver reported an error while using a connection.
     #[error("{0}")]
-    Backend(#[source] BackendError),
+    Backend(BackendError),
     /// A query ran past the query timeout and was cancelled on the server.
     #[error("the query was cancelled after exceeding the query timeout of {0:?}")]
     QueryTimeout(Duration),
@@ -222,11 +230,9 @@ impl fmt::Debug for BackendError {
     }
 }
 
-impl StdError for BackendError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&*self.source)
-    }
-}
+/// `source()` is `None`: `Display` already shows the driver's message (see the module docs);
+/// [`BackendError::source_error`] gives the driver's error for downcasting.
+impl StdError for BackendError {}
 
 impl From<BackendError> for Error {
     fn from(e: BackendError) -> Self {

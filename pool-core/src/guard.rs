@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::conn::{Conn, LeakTracking};
-use crate::inner::{CountedIn, Inner};
+use crate::conn::Conn;
+use crate::inner::Inner;
 use crate::protocol::Connector;
 
 /// A connection checked out of a [`Pool`](crate::Pool). Dereferences to the adapter's
@@ -25,26 +25,21 @@ pub struct PooledConnection<M: Connector> {
     /// When it was checked out and with what weight its use time is recorded (fast-path
     /// checkouts are timed one in several; see `USAGE_SAMPLE_EVERY`).
     checked_out_at: Option<(Instant, u64)>,
-    /// False while the connection is still being validated for this checkout: if the acquire is
-    /// cancelled mid-validation, the connection's state is unknown and it is discarded.
-    active: bool,
 }
 
 impl<M: Connector> PooledConnection<M> {
-    /// A connection taken for a checkout, not yet validated.
-    pub(crate) fn pending(inner: Arc<Inner<M>>, conn: Conn<M::Connection>) -> Self {
+    /// A connection that passed its checkout checks (made only by
+    /// [`PendingCheckout::ready`](crate::pending::PendingCheckout::ready)).
+    pub(crate) fn new(
+        inner: Arc<Inner<M>>,
+        conn: Conn<M::Connection>,
+        checked_out_at: Option<(Instant, u64)>,
+    ) -> Self {
         Self {
-            checked_out_at: None,
             inner,
             conn: Some(conn),
-            active: false,
+            checked_out_at,
         }
-    }
-
-    pub(crate) fn conn_mut(&mut self) -> &mut Conn<M::Connection> {
-        self.conn
-            .as_mut()
-            .expect("a PooledConnection holds its connection until dropped")
     }
 
     fn conn_ref(&self) -> &Conn<M::Connection> {
@@ -53,18 +48,10 @@ impl<M: Connector> PooledConnection<M> {
             .expect("a PooledConnection holds its connection until dropped")
     }
 
-    /// Checks passed: from now on a drop returns the connection.
-    pub(crate) fn activate(
-        &mut self,
-        now: Option<Instant>,
-        usage_weight: u64,
-        leak_tracking: Option<LeakTracking>,
-    ) {
-        self.checked_out_at = now.map(|at| (at, usage_weight));
-        let conn = self.conn_mut();
-        conn.checkouts += 1;
-        conn.meta.check_out(leak_tracking);
-        self.active = true;
+    fn conn_mut(&mut self) -> &mut Conn<M::Connection> {
+        self.conn
+            .as_mut()
+            .expect("a PooledConnection holds its connection until dropped")
     }
 
     /// Takes the connection out of the pool for good: its slot is freed at once and the pool
@@ -74,16 +61,9 @@ impl<M: Connector> PooledConnection<M> {
             .conn
             .take()
             .expect("a PooledConnection holds its connection until dropped");
-        let meta = conn.meta.clone();
-        if meta.check_in(self.inner.reclaim_possible()) {
-            let mut st = self.inner.state.lock();
-            st.active -= 1;
-            st.open -= 1;
-            st.sync_capacity();
-            st.untrack(meta.id);
-            self.inner.notify_if_closed(&st);
-            drop(st);
-            self.inner.replenish();
+        // A connection the leak detector reclaimed has no slot left to free.
+        if conn.meta.check_in(self.inner.plan.reclaim_possible) {
+            self.inner.release_checked_out(conn.meta.id);
         }
         conn.into_raw()
     }
@@ -118,11 +98,7 @@ impl<M: Connector> Drop for PooledConnection<M> {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if self.active {
-            self.inner.check_in(conn, self.checked_out_at);
-        } else {
-            self.inner.discard(conn, CountedIn::Active);
-        }
+        self.inner.check_in(conn, self.checked_out_at);
     }
 }
 

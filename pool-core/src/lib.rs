@@ -28,16 +28,23 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod acquire;
 mod breaker;
 mod builder;
+mod checkin;
+mod close;
 mod config;
 mod conn;
+mod create;
+mod deadline;
 mod error;
 mod guard;
 mod histogram;
 mod hooks;
 mod inner;
 mod maintenance;
+mod pending;
+mod plan;
 mod pool;
 mod protocol;
 mod stash;
@@ -50,7 +57,7 @@ mod waiters;
 
 pub use breaker::CircuitState;
 pub use builder::PoolBuilder;
-pub use config::{AutoscaleConfig, CircuitBreakerConfig, PoolConfig, WarmupMode};
+pub use config::{AutoscaleConfig, CircuitBreakerConfig, DEFAULT_MIN_SIZE, PoolConfig, WarmupMode};
 pub use error::{BackendError, Error, ErrorClass, PoolCounts, Result};
 pub use guard::PooledConnection;
 pub use histogram::{LatencySnapshot, LatencySummary};

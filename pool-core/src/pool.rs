@@ -230,12 +230,7 @@ impl<M: Connector> Pool<M> {
             if st.closed {
                 return Err(Error::Closed);
             }
-            st.min_size = min_size;
-            st.max_size = max_size;
-            st.warm_target = st.warm_target.clamp(min_size, max_size);
-            st.sync_capacity();
-            let parked = st.absorb_stash();
-            (parked, st.take_surplus_idle(max_size))
+            st.resize(min_size, max_size)
         };
         inner.after_absorb(parked);
         for conn in surplus {

@@ -1,7 +1,8 @@
 //! The pool's state under its one lock: which connections exist and where they are.
 //!
 //! Nothing here awaits, allocates in the steady state, or calls user code; every method is a
-//! short critical section. The async code that drives it lives in `inner.rs`.
+//! short critical section, and every change of a count goes through one of them. The async code
+//! that drives it lives in `acquire.rs`, `create.rs`, `checkin.rs` and `close.rs`.
 //!
 //! Accounting: `open` counts every connection that exists, wherever it is:
 //! `open == idle.len() + active + checking`, where `active` includes the connections parked in
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 use crate::breaker::Breaker;
 use crate::conn::{Conn, ConnMeta};
 use crate::error::{BackendError, Error, PoolCounts, Result};
+use crate::inner::CountedIn;
 use crate::stash::Stash;
 use crate::waiters::WaiterQueue;
 
@@ -64,6 +66,28 @@ pub(crate) struct State<C> {
 /// Where each connection taken back from the stash went. Inline up to four: the first caller
 /// to queue absorbs the stash, and in the steady state that must not allocate.
 pub(crate) type Absorbed<C> = SmallVec<[Placed<C>; 4]>;
+
+/// Slots reserved for new connections by [`State::reserve_creates`], the only place that
+/// makes one. Each must become a `Reservation` (create.rs), whose drop gives the slot back.
+#[must_use = "reserved slots must become reservations, or they are never given back"]
+#[derive(Debug)]
+pub(crate) struct Reserved(usize);
+
+impl Reserved {
+    /// No slot reserved.
+    pub(crate) fn none() -> Self {
+        Self(0)
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.0
+    }
+
+    /// Hands the slots over to the reservations made from them.
+    pub(crate) fn into_count(self) -> usize {
+        self.0
+    }
+}
 
 /// Where a connection went when it was placed back.
 pub(crate) enum Placed<C> {
@@ -138,6 +162,19 @@ impl<C> State<C> {
                 Some(conn)
             }
         }
+    }
+
+    /// An idle connection for a caller that already waited its turn (a retry after its
+    /// connection failed validation): it goes ahead of everyone queued after it.
+    pub(crate) fn take_idle_ahead_of_queue(&mut self) -> Option<Conn<C>> {
+        if let Some(conn) = self.idle.pop_back() {
+            self.active += 1;
+            self.immediate_checkouts += 1;
+            return Some(conn);
+        }
+        let conn = self.stash.take_any()?;
+        self.immediate_checkouts += 1;
+        Some(conn)
     }
 
     /// Moves every connection parked in the stash back under the lock: to waiters first, then
@@ -215,11 +252,11 @@ impl<C> State<C> {
         wanted.min(room).min(concurrency)
     }
 
-    /// Reserves slots for up to `limit` of the wanted new connections; returns how many.
-    pub(crate) fn reserve_creates(&mut self, limit: usize) -> usize {
+    /// Reserves slots for up to `limit` of the wanted new connections.
+    pub(crate) fn reserve_creates(&mut self, limit: usize) -> Reserved {
         let n = self.wanted_creates().min(limit);
         self.connecting += n;
-        n
+        Reserved(n)
     }
 
     /// Is a connection still being opened worth finishing?
@@ -240,6 +277,44 @@ impl<C> State<C> {
     /// A reserved slot is given up (the connect failed or was abandoned).
     pub(crate) fn release_reservation(&mut self) {
         self.connecting -= 1;
+    }
+
+    /// A connection leaves the place it was counted in (to be placed or forgotten next).
+    pub(crate) fn leave(&mut self, from: CountedIn) {
+        match from {
+            CountedIn::Active => self.active -= 1,
+            CountedIn::Checking => self.checking -= 1,
+        }
+    }
+
+    /// A checked-out connection leaves the pool without coming back (detached by its holder,
+    /// or reclaimed as a leak): its slot is free at once.
+    pub(crate) fn release_checked_out(&mut self, id: u64) {
+        self.active -= 1;
+        self.open -= 1;
+        self.sync_capacity();
+        self.untrack(id);
+    }
+
+    /// A connection counted in `closing` finished closing.
+    pub(crate) fn finish_closing(&mut self) {
+        self.closing -= 1;
+    }
+
+    /// New size limits (already validated). The warm target moves inside them; the lane
+    /// closes while above the new maximum. Returns the parked connections taken back and the
+    /// idle connections above the new maximum, for the caller to act on and close.
+    pub(crate) fn resize(
+        &mut self,
+        min_size: usize,
+        max_size: usize,
+    ) -> (Absorbed<C>, Vec<Conn<C>>) {
+        self.min_size = min_size;
+        self.max_size = max_size;
+        self.warm_target = self.warm_target.clamp(min_size, max_size);
+        self.sync_capacity();
+        let parked = self.absorb_stash();
+        (parked, self.take_surplus_idle(max_size))
     }
 
     /// Puts a connection that is not checked out (new, or back from a holder or a health

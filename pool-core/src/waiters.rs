@@ -39,6 +39,10 @@ enum Entry<T> {
 /// A ticket: a waiter's place in line.
 pub(crate) type Ticket = u64;
 
+/// Tickets start in the middle of their range: callers that re-enter at the front get numbers
+/// below the first (one per retry; 2^62 of them would take longer than any process lives).
+const FIRST_TICKET: Ticket = 1 << 62;
+
 /// What a waiter receives: the value, and how long it waited when the giver knew the time.
 pub(crate) struct Served<T> {
     pub(crate) value: T,
@@ -64,8 +68,8 @@ impl<T> WaiterQueue<T> {
         anyone_waiting.store(false, Ordering::Relaxed);
         Self {
             entries: VecDeque::new(),
-            base: 0,
-            cursor: 0,
+            base: FIRST_TICKET,
+            cursor: FIRST_TICKET,
             waiting: 0,
             anyone_waiting,
         }
@@ -95,6 +99,38 @@ impl<T> WaiterQueue<T> {
         self.waiting += 1;
         self.publish();
         ticket
+    }
+
+    /// Takes a place at the front of the line, ahead of everyone waiting: for a caller that
+    /// was already served once and must try again (its connection failed validation).
+    pub(crate) fn push_front(
+        &mut self,
+        waker: Waker,
+        enqueued_at: Instant,
+        deadline: Instant,
+    ) -> Ticket {
+        self.base -= 1;
+        self.entries.push_front(Entry::Waiting {
+            waker,
+            enqueued_at,
+            deadline,
+        });
+        // Every ticket before this one has been served or cancelled, as the cursor promises.
+        self.cursor = self.base;
+        self.waiting += 1;
+        self.publish();
+        self.base
+    }
+
+    /// The wakers of everyone still waiting, to make them poll again (without serving them).
+    pub(crate) fn wakers(&self) -> Vec<Waker> {
+        self.entries
+            .iter()
+            .filter_map(|entry| match entry {
+                Entry::Waiting { waker, .. } => Some(waker.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The value handed to `ticket`, or `Pending` after remembering `waker`.
@@ -316,6 +352,24 @@ mod tests {
         assert_eq!(poll(&mut q, long), None);
         assert_eq!(q.waiting(), 1);
         assert!(q.earliest_deadline().unwrap() > Instant::now() + Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_caller_that_re_enters_goes_ahead_of_everyone_waiting() {
+        let mut q = WaiterQueue::new(Arc::default());
+        let a = push(&mut q, 10);
+        let b = push(&mut q, 10);
+        assert!(q.hand_over(1, None).is_ok());
+        assert_eq!(poll(&mut q, a), Some(1));
+        // a's connection failed validation: it re-enters ahead of b.
+        let now = Instant::now();
+        let a_again = q.push_front(Waker::noop().clone(), now, now + Duration::from_secs(10));
+        assert!(q.hand_over(2, None).is_ok());
+        assert_eq!(poll(&mut q, b), None);
+        assert_eq!(poll(&mut q, a_again), Some(2));
+        assert!(q.hand_over(3, None).is_ok());
+        assert_eq!(poll(&mut q, b), Some(3));
+        assert_eq!(q.waiting(), 0);
     }
 
     #[test]

@@ -24,7 +24,11 @@ fn check(change: impl FnOnce(&mut PoolConfig), field: &str, reason_contains: &st
 #[test]
 fn every_invalid_value_is_a_config_error_naming_its_field() {
     check(|c| c.max_size = 0, "max_size", "at least 1");
-    check(|c| c.min_size = 101, "min_size", "must not exceed max_size");
+    check(
+        |c| c.min_size = Some(101),
+        "min_size",
+        "must not exceed max_size",
+    );
     check(
         |c| c.max_concurrent_creates = 0,
         "max_concurrent_creates",
@@ -148,7 +152,7 @@ fn every_invalid_value_is_a_config_error_naming_its_field() {
 fn the_defaults_are_valid_and_documented_values() {
     let c = PoolConfig::default();
     c.validate().unwrap();
-    assert_eq!((c.min_size, c.max_size), (5, 100));
+    assert_eq!((c.effective_min_size(), c.max_size), (5, 100));
     assert_eq!(c.acquire_timeout, Duration::from_secs(30));
     assert_eq!(c.validation_bypass, Duration::from_millis(500));
     assert_eq!(c.health_check_interval, Some(Duration::from_secs(60)));

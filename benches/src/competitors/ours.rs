@@ -19,7 +19,7 @@ pub struct OursPool(pub Pool<TestConnector>);
 pub fn fair_config(size: usize) -> PoolConfig {
     let mut config = PoolConfig::default();
     config.name = "bench".to_owned();
-    config.min_size = size;
+    config.min_size = Some(size);
     config.max_size = size;
     config.reset_on_return = false;
     config.test_on_checkout = false;

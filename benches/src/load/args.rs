@@ -111,7 +111,7 @@ impl Args {
     pub fn pool_config(&self) -> PoolConfig {
         let mut c = PoolConfig::default();
         c.name = "load".into();
-        c.min_size = self.min_size.min(self.pool_size);
+        c.min_size = Some(self.min_size.min(self.pool_size));
         c.max_size = self.pool_size;
         c.acquire_timeout = Duration::from_secs_f64(self.acquire_timeout);
         // Leak counting stays on, but a stack trace per checkout would dominate a no-op run.

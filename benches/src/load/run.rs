@@ -211,7 +211,7 @@ fn describe_config(args: &Args) -> String {
     let c = args.pool_config();
     format!(
         "defaults except min_size {} max_size {} acquire_timeout {:?} leak threshold {:?} (no backtraces) breaker open {:?} scale-down cooldown {:?}; hold {:?} after `{}`",
-        c.min_size,
+        c.effective_min_size(),
         c.max_size,
         c.acquire_timeout,
         c.leak_detection_threshold.unwrap_or_default(),

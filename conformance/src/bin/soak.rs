@@ -104,7 +104,7 @@ async fn soak<D: ChaosDb>(
         .map_err(|e| e.to_string())?;
     let mut config = PoolConfig::default();
     config.name = marker.as_str().to_owned();
-    config.min_size = 2;
+    config.min_size = Some(2);
     config.max_size = 8;
     config.acquire_timeout = Duration::from_secs(1);
     config.connect_timeout = Duration::from_millis(500);

@@ -59,7 +59,7 @@ impl<D: ChaosDb> Rig<D> {
             .expect("the connector builds");
         let mut config = PoolConfig::default();
         config.name = marker.as_str().to_owned();
-        config.min_size = 2;
+        config.min_size = Some(2);
         config.max_size = 8;
         config.acquire_timeout = Duration::from_secs(2);
         config.connect_timeout = Duration::from_secs(1);
@@ -428,7 +428,7 @@ pub async fn a_blackholed_database_never_hangs_a_caller_and_the_pool_recovers<D:
     let acquire = Duration::from_secs(1);
     let query_timeout = Duration::from_secs(1);
     let rig = Rig::new(&db, "blackhole", |c| {
-        c.min_size = 4;
+        c.min_size = Some(4);
         c.acquire_timeout = acquire;
         c.connect_timeout = Duration::from_millis(500);
         c.query_timeout = Some(query_timeout);
@@ -541,7 +541,7 @@ pub async fn a_query_on_a_blackholed_connection_returns_soon_after_the_query_tim
     let mut m = Measured::default();
     let query_timeout = Duration::from_secs(1);
     let rig = Rig::new(&db, "blackholequery", |c| {
-        c.min_size = 1;
+        c.min_size = Some(1);
         c.max_size = 1;
         c.query_timeout = Some(query_timeout);
         c.close_timeout = Duration::from_millis(500);
@@ -590,7 +590,7 @@ pub async fn killed_sessions_give_connection_errors_and_are_never_handed_out<D: 
 ) -> Measured {
     let mut m = Measured::default();
     let rig = Rig::new(&db, "kills", |c| {
-        c.min_size = 4;
+        c.min_size = Some(4);
         c.query_timeout = Some(Duration::from_secs(5));
         c.health_check_interval = None;
     })
@@ -670,7 +670,7 @@ pub async fn killed_sessions_give_connection_errors_and_are_never_handed_out<D: 
     // Refill.
     let total = settle(&*db, pool, &rig.marker, SETTLE).await;
     assert!(
-        total >= pool.config().min_size,
+        total >= pool.config().effective_min_size(),
         "{}: refilled to {total} only",
         db.name()
     );
@@ -685,7 +685,7 @@ pub async fn an_idle_session_killed_inside_the_bypass_window_is_not_handed_out<D
 ) -> Measured {
     let mut m = Measured::default();
     let rig = Rig::new(&db, "bypasskill", |c| {
-        c.min_size = 2;
+        c.min_size = Some(2);
         c.max_size = 2;
         c.health_check_interval = None;
         // A long bypass, so the kill surely lands inside it on a slow machine.
@@ -731,7 +731,7 @@ pub async fn latency_spikes_keep_acquire_timeouts_and_fifo_order<D: ChaosDb>(
 ) -> Measured {
     let mut m = Measured::default();
     let rig = Rig::new(&db, "latency", |c| {
-        c.min_size = 4;
+        c.min_size = Some(4);
         c.max_size = 4;
         c.acquire_timeout = Duration::from_secs(8);
         c.connect_timeout = Duration::from_secs(5);
@@ -824,7 +824,7 @@ pub async fn a_timeout_error_reports_the_whole_wait<D: ChaosDb>(db: Arc<D>) -> M
     let mut m = Measured::default();
     let acquire = Duration::from_millis(1500);
     let rig = Rig::new(&db, "timeoutwait", |c| {
-        c.min_size = 1;
+        c.min_size = Some(1);
         c.max_size = 1;
         c.acquire_timeout = acquire;
         c.connect_timeout = Duration::from_secs(10);
@@ -900,7 +900,7 @@ pub async fn a_restarted_server_is_recovered_from_without_a_manual_step<D: Chaos
 ) -> Measured {
     let mut m = Measured::default();
     let rig = Rig::direct(&db, "restart", |c| {
-        c.min_size = 4;
+        c.min_size = Some(4);
         c.acquire_timeout = Duration::from_secs(1);
     })
     .await;
@@ -961,7 +961,7 @@ pub async fn close_under_load_fails_waiters_and_leaves_no_session<D: ChaosDb>(
 ) -> Measured {
     let mut m = Measured::default();
     let rig = Rig::new(&db, "shutdown", |c| {
-        c.min_size = 4;
+        c.min_size = Some(4);
         c.acquire_timeout = Duration::from_secs(10);
     })
     .await;
@@ -1046,7 +1046,7 @@ pub async fn leaked_connections_are_reported_with_their_checkout_trace_and_recla
     let mut m = Measured::default();
     let capture = log_capture();
     let rig = Rig::new(&db, "leak", |c| {
-        c.min_size = 1;
+        c.min_size = Some(1);
         c.max_size = 4;
         c.leak_detection_threshold = Some(Duration::from_millis(200));
         c.leak_capture_backtrace = true;

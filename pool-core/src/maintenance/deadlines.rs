@@ -16,11 +16,11 @@ use crate::inner::Inner;
 use crate::protocol::Connector;
 use crate::stats::Counters;
 
-/// Runs until the pool shuts down or is dropped.
+/// Runs until `stop` is cancelled or the pool is dropped.
 pub(super) async fn watch<M: Connector>(
     pool: Weak<Inner<M>>,
     wake: Arc<Notify>,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
 ) {
     loop {
         let next = {
@@ -31,11 +31,11 @@ pub(super) async fn watch<M: Connector>(
             Some(at) => tokio::select! {
                 () = tokio::time::sleep_until(at) => {}
                 () = wake.notified() => {}
-                () = shutdown.cancelled() => return,
+                () = stop.cancelled() => return,
             },
             None => tokio::select! {
                 () = wake.notified() => {}
-                () = shutdown.cancelled() => return,
+                () = stop.cancelled() => return,
             },
         }
     }

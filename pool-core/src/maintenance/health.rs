@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::inner::{CountedIn, Inner, Loose};
+use crate::checkin::Loose;
+use crate::inner::{CountedIn, Inner};
 use crate::protocol::{ConnectionProtocol, Connector};
 use crate::stats::Counters;
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::conn::Lease;
 use crate::inner::Inner;
 use crate::protocol::Connector;
 use crate::stats::Counters;
@@ -28,12 +27,10 @@ impl<M: Connector> Inner<M> {
             let st = self.state.lock();
             st.live
                 .values()
-                .filter(|meta| meta.lease() == Lease::Active)
-                .cloned()
+                .filter_map(|meta| Some((meta.clone(), meta.current_checkout()?)))
                 .collect()
         };
-        let mut reclaimed = 0;
-        for meta in checked_out {
+        for (meta, checkout) in checked_out {
             let since = meta.checked_out_at_nanos(now_nanos);
             let held = Duration::from_nanos(now_nanos.saturating_sub(since));
             if held < threshold {
@@ -59,15 +56,10 @@ impl<M: Connector> Inner<M> {
                 .config
                 .leak_reclaim_after
                 .is_some_and(|after| held >= after);
-            if reclaim_due && meta.reclaim() {
-                let mut st = self.state.lock();
-                st.active -= 1;
-                st.open -= 1;
-                st.sync_capacity();
-                st.untrack(meta.id);
-                self.notify_if_closed(&st);
-                drop(st);
-                reclaimed += 1;
+            // Only the checkout found overdue: if its holder returned it meanwhile and someone
+            // else took it, the reclaim fails.
+            if reclaim_due && meta.reclaim(checkout) {
+                self.release_checked_out(meta.id);
                 Counters::bump(&self.metrics.counters.leaks_reclaimed);
                 tracing::warn!(
                     pool = %self.name(),
@@ -76,9 +68,6 @@ impl<M: Connector> Inner<M> {
                     "reclaimed a leaked connection: its slot is free again and it will be closed when its holder drops it"
                 );
             }
-        }
-        if reclaimed > 0 {
-            self.replenish();
         }
     }
 }

@@ -31,9 +31,11 @@ impl<M: Connector> Inner<M> {
             if auto.enabled && !st.closed {
                 let target = st.warm_target;
                 let step = |t: usize| ((t as f64 * auto.step).ceil() as usize).max(1);
+                // The warm size at which the connections in use make up the target share.
+                let for_target = (st.active as f64 / auto.target_utilization).ceil() as usize;
                 if utilization > auto.scale_up_threshold || st.waiters.waiting() > 0 {
                     scaler.low_since = None;
-                    let grown = (target + step(target)).min(st.max_size);
+                    let grown = (target + step(target)).max(for_target).min(st.max_size);
                     if grown > target {
                         st.warm_target = grown;
                         decision = Some(("up", target, grown, utilization, st.waiters.waiting()));
@@ -41,7 +43,10 @@ impl<M: Connector> Inner<M> {
                 } else if utilization < auto.scale_down_threshold {
                     let since = *scaler.low_since.get_or_insert(now);
                     if now.saturating_duration_since(since) >= auto.scale_down_cooldown {
-                        let shrunk = target.saturating_sub(step(target)).max(st.min_size);
+                        let shrunk = target
+                            .saturating_sub(step(target))
+                            .max(for_target)
+                            .max(st.min_size);
                         if shrunk < target {
                             st.warm_target = shrunk;
                             // Parked connections are idle too: shrink from all of them.

@@ -1,0 +1,456 @@
+//! Acquiring: `get()`, `try_get()`, and the checks a connection passes before a caller gets it.
+//!
+//! A `get()` is a loop of passes. Each pass is one [`Acquire`] future, whose first poll is one
+//! critical section: take an idle connection if one is free and nobody waits ahead, or join
+//! the line and start whatever connects are needed. The connection it gets is a
+//! [`PendingCheckout`] until it passes validation and the before-checkout hook; one that fails
+//! is discarded and the next pass runs, keeping the caller's deadline and its place in line
+//! (a caller that was served once re-enters ahead of everyone who queued after it).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::breaker::{CircuitState, Permit};
+use crate::conn::{Conn, LeakTracking};
+use crate::deadline;
+use crate::error::{Error, Result};
+use crate::guard::PooledConnection;
+use crate::inner::Inner;
+use crate::pending::PendingCheckout;
+use crate::protocol::{ConnectionProtocol, Connector};
+use crate::state::{Absorbed, Reserved};
+use crate::stats::Counters;
+use crate::waiters::Ticket;
+
+impl<M: Connector> Inner<M> {
+    /// Gets a connection, waiting up to `timeout`. `caller` is where `get()` was called, for
+    /// leak reports.
+    ///
+    /// The fast path (a connection parked by this thread, nobody queued, no validation due)
+    /// takes no lock and reads no clock unless a feature needs it; the next fastest takes an
+    /// idle connection under one short lock.
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        timeout: Duration,
+        caller: &'static Location<'static>,
+    ) -> Result<PooledConnection<M>> {
+        let mut started: Option<Instant> = None;
+        let mut deadline: Option<Instant> = None;
+        let mut backoff = self.config.connect_backoff_initial;
+        let mut retry = false;
+        loop {
+            let acquired = Acquire {
+                inner: self,
+                timeout,
+                started,
+                deadline,
+                retry,
+                ticket: None,
+                enqueued_at: None,
+                finished: false,
+            }
+            .await?;
+            retry = true;
+            let waited_until = acquired.served_at;
+            if let Some((enqueued_at, queue_deadline)) = acquired.queued {
+                started.get_or_insert(enqueued_at);
+                deadline.get_or_insert(queue_deadline);
+            }
+            let pending = PendingCheckout::new(self, acquired.conn);
+            if pending.conn().raw.is_broken() {
+                Counters::bump(&self.metrics.counters.broken_on_return);
+                continue;
+            }
+            let plan = self.plan;
+            let sampled = usage_sampled();
+            let now = match waited_until {
+                Some(now) => Some(now),
+                None if plan.clock_at_checkout || sampled => Some(Instant::now()),
+                None => None,
+            };
+            let usage_weight = if waited_until.is_none() && !plan.clock_at_checkout {
+                USAGE_SAMPLE_EVERY
+            } else {
+                1
+            };
+            let Some(now) = now else {
+                // Nothing to check and nothing to time: hand it over.
+                return Ok(pending.ready(None, self.leak_tracking(None, caller)));
+            };
+            let start = *started.get_or_insert(now);
+            let deadline = *deadline.get_or_insert(deadline::after(start, timeout));
+            if !self.checkout_checks_due(pending.conn(), now) {
+                let tracking = self.leak_tracking(Some(now), caller);
+                return Ok(pending.ready(Some((now, usage_weight)), tracking));
+            }
+            // Opened during this very call: if it fails its checks at once, the server accepts
+            // sessions it cannot serve, and the next attempt should wait. (Stale idle sessions
+            // failing, as after a restart, are skipped without delay.)
+            let fresh = pending.conn().meta.created_at >= start;
+            match self
+                .checked_checkout(pending, now, deadline, caller)
+                .await?
+            {
+                Some(ready) => return Ok(ready),
+                None if Instant::now() >= deadline => return Err(self.timeout_error(start)),
+                None if fresh => {
+                    let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                    backoff = (backoff * 2).min(self.config.connect_backoff_max);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Gets an idle connection if one is free and nobody waits ahead; never queues or connects.
+    pub(crate) async fn try_acquire(
+        self: &Arc<Self>,
+        caller: &'static Location<'static>,
+    ) -> Result<Option<PooledConnection<M>>> {
+        let start = Instant::now();
+        loop {
+            let parked = if self.stash.is_open() {
+                self.stash.take_local()
+            } else {
+                None
+            };
+            let conn = match parked {
+                Some(conn) => Some(conn),
+                None => {
+                    let mut st = self.state.lock();
+                    if st.closed {
+                        return Err(Error::Closed);
+                    }
+                    st.take_idle()
+                }
+            };
+            let Some(conn) = conn else { return Ok(None) };
+            let pending = PendingCheckout::new(self, conn);
+            if pending.conn().raw.is_broken() {
+                Counters::bump(&self.metrics.counters.broken_on_return);
+                continue;
+            }
+            let now = Instant::now();
+            if !self.checkout_checks_due(pending.conn(), now) {
+                let tracking = self.leak_tracking(Some(now), caller);
+                return Ok(Some(pending.ready(Some((now, 1)), tracking)));
+            }
+            let deadline = deadline::after(start, self.config.health_check_timeout);
+            if let Some(ready) = self
+                .checked_checkout(pending, now, deadline, caller)
+                .await?
+            {
+                return Ok(Some(ready));
+            }
+        }
+    }
+
+    /// Is there anything to check or run before handing this connection out?
+    fn checkout_checks_due(&self, conn: &Conn<M::Connection>, now: Instant) -> bool {
+        conn.is_expired(now)
+            || self.plan.before_checkout_hook
+            || self
+                .plan
+                .validate_after
+                .is_some_and(|bypass| now.saturating_duration_since(conn.last_used) >= bypass)
+    }
+
+    /// What leak detection records for this checkout, if it is on.
+    fn leak_tracking(
+        &self,
+        now: Option<Instant>,
+        caller: &'static Location<'static>,
+    ) -> Option<LeakTracking> {
+        let plan = self.plan.leak_tracking?;
+        Some(LeakTracking {
+            at_nanos: now.map(|now| self.nanos_since_epoch(now)),
+            caller,
+            trace: plan
+                .capture_backtrace
+                .then(std::backtrace::Backtrace::force_capture),
+        })
+    }
+
+    /// Validates a connection taken for a checkout and runs the before-checkout hook.
+    /// `Ok(None)` means it was unusable and has been discarded: try again.
+    async fn checked_checkout(
+        self: &Arc<Self>,
+        mut pending: PendingCheckout<'_, M>,
+        now: Instant,
+        deadline: Instant,
+        caller: &'static Location<'static>,
+    ) -> Result<Option<PooledConnection<M>>> {
+        let conn = pending.conn_mut();
+        if conn.is_expired(now) {
+            Counters::bump(&self.metrics.counters.expired);
+            return Ok(None);
+        }
+        let at_least_a_moment = now + Duration::from_millis(1);
+        if let Some(bypass) = self.plan.validate_after
+            && now.saturating_duration_since(conn.last_used) >= bypass
+        {
+            let limit = deadline
+                .min(deadline::after(now, self.config.health_check_timeout))
+                .max(at_least_a_moment);
+            let result =
+                tokio::time::timeout_at(limit, self.connector.validate(&mut conn.raw)).await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    self.record_validation_failure(&error.to_string());
+                    return Ok(None);
+                }
+                Err(_) => {
+                    self.record_validation_failure("the validation ping timed out");
+                    return Ok(None);
+                }
+            }
+        }
+        if let Some(hook) = &self.hooks.before_checkout {
+            let limit = deadline.max(at_least_a_moment);
+            match tokio::time::timeout_at(limit, hook(&mut pending.conn_mut().raw)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => return Ok(None),
+            }
+        }
+        let tracking = self.leak_tracking(Some(now), caller);
+        Ok(Some(pending.ready(Some((now, 1)), tracking)))
+    }
+
+    /// A checkout validation failed: the connection is replaced. Not a breaker event: a dead
+    /// idle session says nothing about whether the server accepts new ones.
+    fn record_validation_failure(&self, reason: &str) {
+        Counters::bump(&self.metrics.counters.validation_failures);
+        tracing::debug!(pool = %self.name(), reason, "checkout validation failed; replacing the connection");
+    }
+
+    pub(crate) fn timeout_error(&self, start: Instant) -> Error {
+        Counters::bump(&self.metrics.counters.timeouts);
+        let st = self.state.lock();
+        Error::Timeout {
+            waited: start.elapsed(),
+            counts: st.counts(),
+            last_connect_error: st.last_connect_error.clone(),
+        }
+    }
+}
+
+/// On the fast path, only one checkout in this many is timed for the use-time histogram (and
+/// recorded with this weight): a clock read costs as much as the rest of a checkout.
+pub(crate) const USAGE_SAMPLE_EVERY: u64 = 8;
+
+/// True for every `USAGE_SAMPLE_EVERY`-th call on this thread.
+fn usage_sampled() -> bool {
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+    COUNT.with(|count| {
+        let n = count.get().wrapping_add(1);
+        count.set(n);
+        n % USAGE_SAMPLE_EVERY == 0
+    })
+}
+
+/// What one pass of [`Acquire`] got.
+struct Acquired<C> {
+    conn: Conn<C>,
+    /// When the connection was handed over, if the caller had to wait.
+    served_at: Option<Instant>,
+    /// When the caller queued, and its deadline, if it had to wait.
+    queued: Option<(Instant, Instant)>,
+}
+
+impl<C> Acquired<C> {
+    fn at_once(conn: Conn<C>) -> Self {
+        Self {
+            conn,
+            served_at: None,
+            queued: None,
+        }
+    }
+}
+
+/// One pass of an acquire, as a future. Its first poll is one critical section: take an idle
+/// connection if one is free and nobody waits ahead, or join the line (with this task's waker
+/// and the deadline the pool's watcher enforces) and start whatever connects are needed.
+/// Dropping it leaves the line; a connection handed over in the meantime is passed to the
+/// next waiter, never lost.
+struct Acquire<'a, M: Connector> {
+    inner: &'a Arc<Inner<M>>,
+    timeout: Duration,
+    /// When the call began, if an earlier pass (a failed validation) already knew: the wait a
+    /// timeout reports counts from there, not from this pass.
+    started: Option<Instant>,
+    /// Kept from an earlier pass, so retries never extend it.
+    deadline: Option<Instant>,
+    /// An earlier pass got a connection that failed its checks: this caller keeps its place
+    /// ahead of everyone who queued after it.
+    retry: bool,
+    ticket: Option<Ticket>,
+    enqueued_at: Option<(Instant, Instant)>,
+    finished: bool,
+}
+
+impl<M: Connector> Acquire<'_, M> {
+    /// Polls a caller already in line.
+    fn poll_queued(
+        &mut self,
+        ticket: Ticket,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Acquired<M::Connection>>> {
+        let inner = self.inner;
+        let mut st = inner.state.lock();
+        let Poll::Ready(served) = st.waiters.poll(ticket, cx.waker()) else {
+            drop(st);
+            // The deadline watcher may have died with the runtime it ran on: restart it here.
+            inner.ensure_background();
+            return Poll::Pending;
+        };
+        self.finished = true;
+        let conn = match served.value {
+            Ok(conn) => conn,
+            Err(error) => return Poll::Ready(Err(error)),
+        };
+        st.waited_checkouts += 1;
+        drop(st);
+        let (enqueued_at, deadline) = self.enqueued_at.expect("set when queued");
+        let served_at = match served.waited {
+            Some(waited) => enqueued_at + waited,
+            None => Instant::now(),
+        };
+        inner.metrics.wait.record(served_at - enqueued_at);
+        Poll::Ready(Ok(Acquired {
+            conn,
+            served_at: Some(served_at),
+            queued: Some((enqueued_at, deadline)),
+        }))
+    }
+}
+
+impl<M: Connector> Future for Acquire<'_, M> {
+    type Output = Result<Acquired<M::Connection>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(ticket) = self.ticket {
+            return self.poll_queued(ticket, cx);
+        }
+        let inner = self.inner;
+        let lane_open = inner.stash.is_open();
+        if lane_open && let Some(conn) = inner.stash.take_local() {
+            self.finished = true;
+            return Poll::Ready(Ok(Acquired::at_once(conn)));
+        }
+        // With people queued this caller will almost surely queue too: read the clock before
+        // taking the lock, not while everyone else waits for it.
+        let early_now = (!lane_open).then(Instant::now);
+        let mut st = inner.state.lock();
+        if st.closed {
+            self.finished = true;
+            return Poll::Ready(Err(Error::Closed));
+        }
+        let idle = if self.retry {
+            st.take_idle_ahead_of_queue()
+        } else {
+            st.take_idle()
+        };
+        if let Some(conn) = idle {
+            self.finished = true;
+            return Poll::Ready(Ok(Acquired::at_once(conn)));
+        }
+        let now = early_now.unwrap_or_else(Instant::now);
+        let breaker = st.breaker.state();
+        // This caller needs a new connection unless the pool is full (a holder will return
+        // one) or connections already being opened are not yet spoken for. While the breaker
+        // is open, connects still in flight are retries that give up when they wake: they
+        // serve nobody.
+        let uncovered = st.waiters.waiting() >= st.connecting || breaker == CircuitState::Open;
+        let needs_new = st.now_total() < st.max_size && uncovered;
+        let mut trial = false;
+        let mut transition = None;
+        if needs_new && breaker != CircuitState::Closed {
+            let (permit, changed) = st.breaker.permit(now);
+            transition = changed;
+            match permit {
+                Permit::Reject { retry_in } => {
+                    let error = Error::CircuitOpen {
+                        retry_in,
+                        failures: st.breaker.consecutive_failures(),
+                        last_error: st.last_connect_error.clone(),
+                    };
+                    drop(st);
+                    self.finished = true;
+                    Counters::bump(&inner.metrics.counters.circuit_rejections);
+                    return Poll::Ready(Err(error));
+                }
+                Permit::Trial => trial = true,
+                Permit::Connect => {}
+            }
+        }
+        let start = self.started.unwrap_or(now);
+        let timeout = self.timeout;
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| deadline::after(start, timeout));
+        let ticket = if self.retry {
+            st.waiters.push_front(cx.waker().clone(), start, deadline)
+        } else {
+            st.waiters.push(cx.waker().clone(), start, deadline)
+        };
+        // The first in line closes the fast lane; a connection parked just before that would
+        // be unseen: place those now (possibly with this very waiter, which is then woken).
+        // Later arrivals need not look: while the lane is closed, a returner that parked
+        // anyway sees the flag after parking and absorbs the stash itself.
+        let parked = if st.waiters.waiting() == 1 {
+            st.stash.announce();
+            st.absorb_stash()
+        } else {
+            Absorbed::new()
+        };
+        let wake_watcher = st.watch_armed.is_none_or(|armed| deadline < armed);
+        if wake_watcher {
+            st.watch_armed = Some(deadline);
+        }
+        let creates = if trial {
+            st.reserve_creates(1)
+        } else if st.breaker.state() == CircuitState::Closed {
+            st.reserve_creates(usize::MAX)
+        } else {
+            Reserved::none()
+        };
+        drop(st);
+        self.ticket = Some(ticket);
+        self.enqueued_at = Some((start, deadline));
+        inner.ensure_background();
+        if wake_watcher {
+            inner.deadline_watch.notify_one();
+        }
+        inner.after_absorb(parked);
+        inner.report_transition(transition);
+        inner.start_creates(creates, trial);
+        Poll::Pending
+    }
+}
+
+impl<M: Connector> Drop for Acquire<'_, M> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket else { return };
+        if self.finished {
+            return;
+        }
+        let unclaimed = self.inner.state.lock().waiters.cancel(ticket);
+        if let Some(Ok(conn)) = unclaimed {
+            // A waiter left after a connection was handed to it: pass the connection on.
+            self.inner
+                .put_back(conn, crate::inner::CountedIn::Active, None);
+        }
+    }
+}
