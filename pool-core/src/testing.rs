@@ -56,6 +56,8 @@ pub struct Faults {
     reset: Mutex<Behavior>,
     /// Connections die (report broken, fail every call) after this many uses; 0 = never.
     die_after_uses: AtomicU64,
+    /// New connections report themselves broken from the start.
+    born_broken: AtomicBool,
     connects_attempted: AtomicU64,
     connects_succeeded: AtomicU64,
     pings: AtomicU64,
@@ -84,6 +86,11 @@ impl Faults {
     /// in all (0 = never).
     pub fn set_die_after_uses(&self, uses: u64) {
         self.die_after_uses.store(uses, Ordering::SeqCst);
+    }
+    /// Connections opened from now on report themselves broken at once (a driver that hands
+    /// out a session the server already dropped).
+    pub fn set_born_broken(&self, broken: bool) {
+        self.born_broken.store(broken, Ordering::SeqCst);
     }
     /// Connection attempts made.
     pub fn connects_attempted(&self) -> u64 {
@@ -162,7 +169,7 @@ impl Connector for TestConnector {
         Ok(TestConnection {
             faults: self.faults.clone(),
             uses: 0,
-            broken: false,
+            broken: self.faults.born_broken.load(Ordering::SeqCst),
             in_use: Arc::new(AtomicBool::new(false)),
             query_timeout: None,
         })

@@ -280,3 +280,57 @@ async fn resize_validates_and_applies_at_run_time() {
     assert!(pool.stats().total <= 1);
     pool.check_invariants().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn max_size_alone_below_the_default_min_size_builds() {
+    let pool = Pool::builder(TestConnector::new())
+        .max_size(1)
+        .build()
+        .await
+        .unwrap();
+    let stats = pool.stats();
+    assert_eq!((stats.min_size, stats.max_size, stats.total), (1, 1, 1));
+    // Set explicitly, a min_size above max_size is still an error that names both.
+    let error = Pool::builder(TestConnector::new())
+        .min_size(3)
+        .max_size(2)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("min_size"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn durations_too_long_to_add_to_an_instant_mean_no_limit_instead_of_a_panic() {
+    let pool = Pool::builder(TestConnector::new())
+        .min_size(1)
+        .max_size(1)
+        .configure(|c| {
+            c.acquire_timeout = Duration::MAX;
+            c.connect_timeout = Duration::MAX;
+            c.health_check_timeout = Duration::MAX;
+            c.close_timeout = Duration::MAX;
+            c.connect_backoff_max = Duration::MAX;
+            c.health_check_interval = Some(Duration::MAX);
+            c.idle_timeout = Some(Duration::MAX);
+            c.max_lifetime = Some(Duration::MAX);
+            c.leak_detection_threshold = Some(Duration::MAX);
+            c.query_timeout = Some(Duration::MAX);
+            c.autoscale.sample_interval = Duration::MAX;
+            c.autoscale.scale_down_cooldown = Duration::MAX;
+            c.circuit_breaker.open_duration = Duration::MAX;
+        })
+        .build()
+        .await
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get_timeout(Duration::MAX).await.map(drop) })
+    };
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(pool.counts().waiting, 1, "still waiting, without a panic");
+    drop(held);
+    waiter.await.unwrap().unwrap();
+    pool.check_invariants().unwrap();
+}
