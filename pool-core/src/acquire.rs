@@ -375,6 +375,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
         let uncovered = st.waiters.waiting() >= st.connecting || breaker == CircuitState::Open;
         let needs_new = st.now_total() < st.max_size && uncovered;
         let mut trial = false;
+        let mut await_trial = false;
         let mut transition = None;
         if needs_new && breaker != CircuitState::Closed {
             let (permit, changed) = st.breaker.permit(now);
@@ -392,6 +393,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
                     return Poll::Ready(Err(error));
                 }
                 Permit::Trial => trial = true,
+                Permit::AwaitTrial => await_trial = true,
                 Permit::Connect => {}
             }
         }
@@ -421,7 +423,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
         }
         let creates = if trial {
             st.reserve_creates(1)
-        } else if st.breaker.state() == CircuitState::Closed {
+        } else if !await_trial && st.breaker.state() == CircuitState::Closed {
             st.reserve_creates(usize::MAX)
         } else {
             Reserved::none()

@@ -1,10 +1,35 @@
 //! The circuit breaker's state machine: pure bookkeeping, kept in the pool's locked state.
 //!
-//! closed → open after `failure_threshold` consecutive failures; open → half-open once
-//! `open_duration` has passed, which lets exactly one trial connection through; the trial's
-//! success closes the breaker, its failure opens it again. Only a failed *connect* counts:
-//! checkout-validation failures do not, since a database restart kills every idle session at
-//! once, and those dead sessions must not lock callers out of a server that is already back.
+//! It protects a database that refuses or drops new sessions from a storm of connects, without
+//! turning a blip into minutes of errors:
+//!
+//! ```text
+//!            failure_threshold consecutive failed connects
+//!   Closed ─────────────────────────────────────────────────▶ Open (for interval i)
+//!     ▲                                                         │ i has passed
+//!     │ the trial connects                                      ▼
+//!     └──────────────────────────────────────────────────── HalfOpen: one trial connect
+//!                                the trial fails: Open again for 2 × i (up to the cap)
+//! ```
+//!
+//! - **Closed**: connects run as usual; each failure counts, each success clears the count.
+//! - **Open**: acquires that need a new connection fail at once with `CircuitOpen` and the
+//!   time left; callers waiting for a return keep waiting. The first interval is
+//!   `open_duration` (1 s by default); each failed trial doubles it up to
+//!   `max_open_duration` (60 s); a success brings it back to `open_duration`. Each interval is
+//!   drawn between half of it and all of it (jitter), so many pools that opened together do
+//!   not send their trials together, and the first trial after a short outage comes within
+//!   `open_duration` of the opening.
+//! - **HalfOpen**: exactly one trial connect is in flight; callers that need a connection
+//!   meanwhile queue for the trial's outcome within their own deadline (served by the trial's
+//!   connection and the connects that follow it, or failed with `CircuitOpen` if it fails),
+//!   instead of being refused with nothing to wait for. A trial abandoned without a verdict
+//!   (its caller gave up, the pool closed) lets the next caller try.
+//!
+//! Only a failed *connect* counts: checkout-validation failures do not, since a database
+//! restart kills every idle session at once, and those dead sessions must not lock callers out
+//! of a server that is already back. An attempt that was already in flight when the breaker
+//! opened counts, but does not push the next trial further out.
 
 use std::time::Duration;
 
@@ -47,6 +72,8 @@ pub(crate) enum Permit {
     Trial,
     /// Fail fast; the breaker allows the next attempt after this long.
     Reject { retry_in: Duration },
+    /// The half-open trial is in flight: wait for its outcome without connecting.
+    AwaitTrial,
 }
 
 /// A change of state, reported so the pool can log and count it outside the lock.
@@ -60,7 +87,11 @@ pub(crate) struct Transition {
 pub(crate) struct Breaker {
     enabled: bool,
     threshold: u32,
-    open_duration: Duration,
+    /// The first open interval, and the one after every success.
+    first_interval: Duration,
+    max_interval: Duration,
+    /// The interval the next opening uses: doubles with each failed trial.
+    next_interval: Duration,
     state: CircuitState,
     consecutive_failures: u32,
     open_until: Instant,
@@ -72,7 +103,9 @@ impl Breaker {
         Self {
             enabled: config.enabled,
             threshold: config.failure_threshold,
-            open_duration: config.open_duration,
+            first_interval: config.open_duration,
+            max_interval: config.max_open_duration.max(config.open_duration),
+            next_interval: config.open_duration,
             state: CircuitState::Closed,
             consecutive_failures: 0,
             open_until: now,
@@ -115,12 +148,7 @@ impl Breaker {
                 self.trial_in_flight = true;
                 (Permit::Trial, None)
             }
-            CircuitState::HalfOpen => (
-                Permit::Reject {
-                    retry_in: Duration::ZERO,
-                },
-                None,
-            ),
+            CircuitState::HalfOpen => (Permit::AwaitTrial, None),
         }
     }
 
@@ -128,6 +156,7 @@ impl Breaker {
     pub(crate) fn record_success(&mut self) -> Option<Transition> {
         self.consecutive_failures = 0;
         self.trial_in_flight = false;
+        self.next_interval = self.first_interval;
         self.set(CircuitState::Closed)
     }
 
@@ -141,7 +170,9 @@ impl Breaker {
         let trial_failed = self.state == CircuitState::HalfOpen;
         self.trial_in_flight = false;
         if self.enabled && (trial_failed || self.consecutive_failures >= self.threshold) {
-            self.open_until = crate::deadline::after(now, self.open_duration);
+            let interval = self.next_interval.mul_f64(0.5 + 0.5 * fastrand::f64());
+            self.open_until = crate::deadline::after(now, interval);
+            self.next_interval = self.next_interval.saturating_mul(2).min(self.max_interval);
             self.set(CircuitState::Open)
         } else {
             None
@@ -168,15 +199,37 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    const FIRST: Duration = Duration::from_secs(10);
+
     fn breaker(now: Instant) -> Breaker {
         Breaker::new(
             &CircuitBreakerConfig {
                 enabled: true,
                 failure_threshold: 3,
-                open_duration: Duration::from_secs(10),
+                open_duration: FIRST,
+                max_open_duration: Duration::from_secs(35),
             },
             now,
         )
+    }
+
+    fn open(b: &mut Breaker, now: Instant) {
+        for _ in 0..3 {
+            b.record_connect_failure(now);
+        }
+        assert_eq!(b.state(), CircuitState::Open);
+    }
+
+    /// Fails the trial at `now` (after the open interval passed) and returns the new interval.
+    fn fail_trial(b: &mut Breaker, now: Instant) -> Duration {
+        let (permit, transition) = b.permit(now);
+        assert_eq!(permit, Permit::Trial);
+        assert_eq!(transition.unwrap().to, CircuitState::HalfOpen);
+        assert_eq!(
+            b.record_connect_failure(now).unwrap().to,
+            CircuitState::Open
+        );
+        b.retry_in(now)
     }
 
     #[test]
@@ -187,55 +240,80 @@ mod tests {
         assert_eq!(b.record_connect_failure(now), None);
         let t = b.record_connect_failure(now).expect("third failure opens");
         assert_eq!((t.from, t.to), (CircuitState::Closed, CircuitState::Open));
-        assert_eq!(
-            b.permit(now).0,
-            Permit::Reject {
-                retry_in: Duration::from_secs(10)
-            }
-        );
+        let Permit::Reject { retry_in } = b.permit(now).0 else {
+            panic!("an open breaker refuses")
+        };
+        assert!(retry_in >= FIRST / 2 && retry_in <= FIRST, "{retry_in:?}");
+    }
+
+    #[test]
+    fn a_success_clears_the_count_before_the_threshold() {
+        let now = Instant::now();
+        let mut b = breaker(now);
+        b.record_connect_failure(now);
+        b.record_connect_failure(now);
+        assert_eq!(b.record_success(), None);
+        b.record_connect_failure(now);
+        b.record_connect_failure(now);
+        assert_eq!(b.state(), CircuitState::Closed);
     }
 
     #[test]
     fn a_straggling_failure_does_not_extend_an_open_breaker() {
         let now = Instant::now();
         let mut b = breaker(now);
-        for _ in 0..3 {
-            b.record_connect_failure(now);
-        }
-        assert_eq!(b.record_connect_failure(now + Duration::from_secs(5)), None);
-        assert_eq!(
-            b.retry_in(now + Duration::from_secs(5)),
-            Duration::from_secs(5)
-        );
+        open(&mut b, now);
+        let before = b.retry_in(now);
+        let later = now + Duration::from_secs(2);
+        assert_eq!(b.record_connect_failure(later), None);
+        assert_eq!(b.retry_in(later), before - Duration::from_secs(2));
     }
 
     #[test]
-    fn half_open_allows_exactly_one_trial() {
+    fn half_open_allows_exactly_one_trial_and_the_others_await_it() {
         let now = Instant::now();
         let mut b = breaker(now);
-        for _ in 0..3 {
-            b.record_connect_failure(now);
-        }
-        let later = now + Duration::from_secs(10);
+        open(&mut b, now);
+        let later = now + FIRST;
         assert_eq!(b.permit(later).0, Permit::Trial);
-        assert!(matches!(b.permit(later).0, Permit::Reject { .. }));
+        assert_eq!(b.permit(later).0, Permit::AwaitTrial);
         let t = b.record_success().expect("trial success closes");
         assert_eq!(t.to, CircuitState::Closed);
+        assert_eq!(b.permit(later).0, Permit::Connect);
     }
 
     #[test]
-    fn a_failed_trial_opens_again() {
+    fn each_failed_trial_doubles_the_interval_up_to_the_cap_and_a_success_resets_it() {
+        let mut now = Instant::now();
+        let mut b = breaker(now);
+        open(&mut b, now);
+        // Intervals 10 s, then 20 s, then 35 s (the cap), each drawn in [half, whole].
+        for whole in [20, 35, 35].map(Duration::from_secs) {
+            now += b.retry_in(now);
+            let interval = fail_trial(&mut b, now);
+            assert!(
+                interval >= whole / 2 && interval <= whole,
+                "{interval:?} not within half of {whole:?}"
+            );
+        }
+        now += b.retry_in(now);
+        assert_eq!(b.permit(now).0, Permit::Trial);
+        b.record_success();
+        open(&mut b, now);
+        assert!(
+            b.retry_in(now) <= FIRST,
+            "a success starts again from open_duration"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_trial_lets_the_next_caller_try() {
         let now = Instant::now();
         let mut b = breaker(now);
-        for _ in 0..3 {
-            b.record_connect_failure(now);
-        }
-        let later = now + Duration::from_secs(10);
+        open(&mut b, now);
+        let later = now + FIRST;
         assert_eq!(b.permit(later).0, Permit::Trial);
-        assert_eq!(
-            b.record_connect_failure(later).unwrap().to,
-            CircuitState::Open
-        );
-        assert_eq!(b.retry_in(later), Duration::from_secs(10));
+        b.abandon_trial();
+        assert_eq!(b.permit(later).0, Permit::Trial);
     }
 }

@@ -212,9 +212,14 @@ pub struct CircuitBreakerConfig {
     /// count: after a restart every idle session is dead at once, and that says nothing about
     /// whether the server accepts new ones.
     pub failure_threshold: u32,
-    /// How long the breaker stays open before letting one trial connection through.
+    /// How long the breaker first stays open before letting one trial connection through.
+    /// Each failed trial doubles the interval, up to `max_open_duration`; a success brings it
+    /// back to this. (Each interval is drawn between half of it and all of it.)
     #[serde(with = "humantime_serde")]
     pub open_duration: Duration,
+    /// The longest the breaker stays open between two trials, however long the outage.
+    #[serde(with = "humantime_serde")]
+    pub max_open_duration: Duration,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -223,7 +228,12 @@ impl Default for CircuitBreakerConfig {
             enabled: true,
             // Five in a row is past any transient blip (the specification's default).
             failure_threshold: 5,
-            open_duration: Duration::from_secs(60),
+            // Short at first: most outages are blips (a restart, a failover, a full
+            // `max_connections`), and the breaker must not outlast them by much. Refused connects
+            // fail in microseconds, so five of them say little about how long the outage lasts.
+            open_duration: Duration::from_secs(1),
+            // A long outage is probed once a minute at most.
+            max_open_duration: Duration::from_secs(60),
         }
     }
 }
@@ -345,7 +355,14 @@ impl CircuitBreakerConfig {
                 "must be at least 1",
             ));
         }
-        nonzero("circuit_breaker.open_duration", self.open_duration)
+        nonzero("circuit_breaker.open_duration", self.open_duration)?;
+        if self.max_open_duration < self.open_duration {
+            return Err(Error::config(
+                "circuit_breaker.max_open_duration",
+                "must not be shorter than circuit_breaker.open_duration",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -30,6 +30,8 @@ pub enum Behavior {
     Fail,
     /// Never finishes.
     Hang,
+    /// Fails after this delay (a server that takes its time to refuse).
+    SlowFail(Duration),
 }
 
 impl Behavior {
@@ -44,6 +46,12 @@ impl Behavior {
                 "injected {what} failure"
             )))),
             Behavior::Hang => std::future::pending().await,
+            Behavior::SlowFail(delay) => {
+                tokio::time::sleep(delay).await;
+                Err(Error::Backend(BackendError::connection(format!(
+                    "injected {what} failure after {delay:?}"
+                ))))
+            }
         }
     }
 }

@@ -260,11 +260,15 @@ async fn the_breaker_half_opens_after_its_open_duration_and_closes_on_success() 
         .build()
         .await
         .unwrap();
-    assert!(pool.get().await.is_err());
+    let Err(pool_core::Error::CircuitOpen { retry_in, .. }) = pool.get().await.map(drop) else {
+        panic!("the breaker opens")
+    };
     assert_eq!(pool.circuit_breaker().state(), CircuitState::Open);
+    // The interval is drawn between half the open duration and all of it.
+    assert!(retry_in >= Duration::from_secs(10) && retry_in <= Duration::from_secs(20));
     let attempts = faults.connects_attempted();
 
-    sleep(Duration::from_secs(19)).await;
+    sleep(retry_in - Duration::from_secs(1)).await;
     assert!(
         pool.get().await.is_err(),
         "still open before the open duration"
