@@ -80,10 +80,11 @@ impl<M: Connector> Inner<M> {
             } else {
                 1
             };
-            let Some(now) = now else {
+            if now.is_none() && !self.checkout_checks_due(pending.conn(), self.coarse_now()) {
                 // Nothing to check and nothing to time: hand it over.
                 return Ok(pending.ready(None, self.leak_tracking(None, caller)));
-            };
+            }
+            let now = now.unwrap_or_else(Instant::now);
             let start = *started.get_or_insert(now);
             let deadline = *deadline.get_or_insert(deadline::after(start, timeout));
             if !self.checkout_checks_due(pending.conn(), now) {
@@ -367,6 +368,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
             return Poll::Ready(Ok(Acquired::at_once(conn)));
         }
         let now = early_now.unwrap_or_else(Instant::now);
+        inner.clock.advance(now);
         let breaker = st.breaker.state();
         // This caller needs a new connection unless the pool is full (a holder will return
         // one) or connections already being opened are not yet spoken for. While the breaker

@@ -21,11 +21,11 @@ impl<M: Connector> Inner<M> {
         mut conn: Conn<M::Connection>,
         checked_out_at: Option<(Instant, u64)>,
     ) {
-        // The clock is read only when something needs the time: the use-time sample, or a
-        // precise "last used" for checkout validation. Otherwise (the fast path) the return is
-        // stamped by the next sweep, and a lifetime that ran out while the connection was out
-        // is flagged by the reaper instead (a clock read costs as much as the rest of this).
-        let now = (checked_out_at.is_some() || self.plan.clock_at_return).then(Instant::now);
+        // The clock is read only for the use-time sample. Otherwise (the fast path) the return
+        // is stamped from the coarse clock when checkout validation needs "last used", or by
+        // the next sweep, and a lifetime that ran out while the connection was out is flagged
+        // by the reaper instead (a clock read costs as much as the rest of this).
+        let now = checked_out_at.is_some().then(Instant::now);
         if let (Some(now), Some((at, weight))) = (now, checked_out_at) {
             self.metrics
                 .usage
@@ -49,6 +49,10 @@ impl<M: Connector> Inner<M> {
         match now {
             Some(now) => {
                 conn.last_used = now;
+                conn.unstamped_use = false;
+            }
+            None if self.plan.validate_after.is_some() => {
+                conn.last_used = self.coarse_now();
                 conn.unstamped_use = false;
             }
             None => conn.unstamped_use = true,

@@ -44,7 +44,10 @@ pub struct PoolConfig {
     pub connect_backoff_max: Duration,
     /// Validate (ping) a connection before handing it out, unless it was used very recently.
     pub test_on_checkout: bool,
-    /// A connection used within this window is handed out without validation.
+    /// A connection used within this window is handed out without validation. Judged on a
+    /// clock the sampler moves every `autoscale.sample_interval` (no clock read per checkout
+    /// or return): a connection idle longer than `validation_bypass + sample_interval` is
+    /// always validated, one idle less than `validation_bypass - sample_interval` never is.
     #[serde(with = "humantime_serde")]
     pub validation_bypass: Duration,
     /// How often idle connections are pinged in the background; `None` turns it off.

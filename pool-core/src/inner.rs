@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::breaker::Breaker;
+use crate::clock::CoarseClock;
 use crate::config::PoolConfig;
 use crate::hooks::Hooks;
 use crate::maintenance::Background;
@@ -40,6 +41,8 @@ pub(crate) struct Inner<M: Connector> {
     pub(crate) stash: Arc<Stash<M::Connection>>,
     pub(crate) metrics: Metrics,
     pub(crate) epoch: Instant,
+    /// The time as of the sampler's last tick, for checks that tolerate that much staleness.
+    pub(crate) clock: CoarseClock,
     pub(crate) next_id: AtomicU64,
     /// Cancelled when the pool closes or its last handle drops: ends every background task.
     pub(crate) shutdown: CancellationToken,
@@ -81,6 +84,7 @@ impl<M: Connector> Inner<M> {
             state: Mutex::new(state),
             metrics: Metrics::new(now),
             epoch: now,
+            clock: CoarseClock::new(now),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             runtime: Mutex::new(Handle::current()),
@@ -97,6 +101,16 @@ impl<M: Connector> Inner<M> {
 
     pub(crate) fn nanos_since_epoch(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The time for checks that tolerate the coarse clock's staleness (see `clock.rs`): the
+    /// coarse time while the sampler keeps it moving, else the real time.
+    pub(crate) fn coarse_now(&self) -> Instant {
+        if self.background.is_alive() {
+            self.clock.now()
+        } else {
+            Instant::now()
+        }
     }
 
     /// Remembers the runtime the background tasks now run on.

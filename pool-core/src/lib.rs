@@ -32,6 +32,7 @@ mod acquire;
 mod breaker;
 mod builder;
 mod checkin;
+mod clock;
 mod close;
 mod config;
 mod conn;

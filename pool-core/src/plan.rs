@@ -16,11 +16,10 @@ pub(crate) struct CheckoutPlan {
     pub(crate) validate_after: Option<Duration>,
     /// A before-checkout hook runs at every checkout.
     pub(crate) before_checkout_hook: bool,
-    /// Every checkout reads the clock: validation and the hook need the time. Otherwise only
-    /// sampled checkouts (for the use-time histogram) do.
+    /// Every checkout reads the clock: the hook's deadline needs the time. Otherwise only
+    /// sampled checkouts (for the use-time histogram) do; validation's bypass is judged on the
+    /// coarse clock (`clock.rs`).
     pub(crate) clock_at_checkout: bool,
-    /// Every return reads the clock: validation's bypass needs an exact "last used".
-    pub(crate) clock_at_return: bool,
     /// Leak detection records the checkout's caller (and the whole stack when asked).
     pub(crate) leak_tracking: Option<LeakPlan>,
     /// The leak detector may take a connection from its holder, so returns race it.
@@ -42,8 +41,7 @@ impl CheckoutPlan {
         Self {
             validate_after,
             before_checkout_hook,
-            clock_at_checkout: validate_after.is_some() || before_checkout_hook,
-            clock_at_return: validate_after.is_some(),
+            clock_at_checkout: before_checkout_hook,
             leak_tracking: config.leak_detection_threshold.map(|_| LeakPlan {
                 capture_backtrace: config.leak_capture_backtrace,
             }),

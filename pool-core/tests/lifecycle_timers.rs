@@ -333,3 +333,31 @@ async fn futures_join(
     }
     held
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_validation_bypass_holds_within_one_sample_interval_without_a_clock_read() {
+    let connector = TestConnector::new();
+    let faults = connector.faults();
+    let pool = Pool::builder(connector)
+        .min_size(1)
+        .max_size(1)
+        .configure(|c| {
+            quiet(c);
+            c.validation_bypass = Duration::from_millis(500);
+            c.autoscale.sample_interval = Duration::from_millis(100);
+        })
+        .build()
+        .await
+        .unwrap();
+    sleep(Duration::from_secs(1)).await;
+    drop(pool.get().await.unwrap());
+    let pings = faults.pings();
+    // Idle for less than the bypass minus one sample interval: never validated.
+    sleep(Duration::from_millis(390)).await;
+    drop(pool.get().await.unwrap());
+    assert_eq!(faults.pings(), pings, "used 390 ms ago: not validated");
+    // Idle for more than the bypass plus one sample interval: always validated.
+    sleep(Duration::from_millis(610)).await;
+    drop(pool.get().await.unwrap());
+    assert_eq!(faults.pings(), pings + 1, "used 610 ms ago: validated");
+}

@@ -19,6 +19,7 @@ pub(crate) struct Scaler {
 impl<M: Connector> Inner<M> {
     pub(crate) fn sample(self: Arc<Self>, scaler: &mut Scaler) {
         let now = Instant::now();
+        self.clock.advance(now);
         let auto = &self.config.autoscale;
         let mut decision = None;
         let (parked, checkouts, surplus) = {
