@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::conn::Conn;
 use crate::inner::{CountedIn, Inner};
-use crate::protocol::{ConnectionProtocol, Connector};
+use crate::protocol::{ConnectionProtocol, Connector, ResetStart};
 use crate::state::{Absorbed, Placed};
 use crate::stats::Counters;
 
@@ -58,9 +58,13 @@ impl<M: Connector> Inner<M> {
             None => conn.unstamped_use = true,
         }
         if self.plan.work_on_return {
-            let loose = Loose::new(self.clone(), conn, CountedIn::Active);
-            self.spawn(loose.reset_and_return());
-            return;
+            // Only a session the adapter cannot clean without waiting costs a task.
+            let reset = self.config.reset_on_return && conn.raw.begin_reset() == ResetStart::Await;
+            if reset || self.hooks.after_checkin.is_some() {
+                let loose = Loose::new(self.clone(), conn, CountedIn::Active);
+                self.spawn(loose.reset_and_return(reset));
+                return;
+            }
         }
         if self.stash.is_open() {
             let displaced = self.stash.park_local(conn);
@@ -171,11 +175,13 @@ impl<M: Connector> Loose<M> {
         }
     }
 
-    async fn reset_and_return(mut self) {
+    /// Resets the session (if `reset`) and runs the after-checkin hook, then puts the
+    /// connection back; discards it if either fails or takes longer than `close_timeout`.
+    async fn reset_and_return(mut self, reset: bool) {
         let inner = self.inner.clone();
         let work = async {
             let conn = &mut self.conn_mut().raw;
-            if inner.config.reset_on_return {
+            if reset {
                 conn.reset().await?;
             }
             if let Some(hook) = &inner.hooks.after_checkin {

@@ -64,7 +64,7 @@ pub use guard::PooledConnection;
 pub use histogram::{LatencySnapshot, LatencySummary};
 pub use hooks::{BoxFuture, Hook};
 pub use pool::{CircuitBreaker, CloseReport, Pool};
-pub use protocol::{ConnectionProtocol, Connector};
+pub use protocol::{ConnectionProtocol, Connector, ResetStart};
 pub use stats::{PoolHistograms, PoolState, PoolStats};
 pub use value::{ParameterStyle, Row, Value};
 

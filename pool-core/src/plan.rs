@@ -24,7 +24,8 @@ pub(crate) struct CheckoutPlan {
     pub(crate) leak_tracking: Option<LeakPlan>,
     /// The leak detector may take a connection from its holder, so returns race it.
     pub(crate) reclaim_possible: bool,
-    /// Something runs on every return (the session reset or an after-checkin hook).
+    /// Something may run on a return (the session reset, if the adapter needs it, or an
+    /// after-checkin hook).
     pub(crate) work_on_return: bool,
 }
 

@@ -27,6 +27,20 @@ pub trait ConnectionProtocol: Send + 'static {
     /// database allows. An error here makes the pool discard the connection.
     async fn reset(&mut self) -> Result<()>;
 
+    /// Called on every return while `reset_on_return` is on (synchronously, before anything
+    /// else happens to the connection): can the return skip waiting for [`reset`](Self::reset)?
+    ///
+    /// Return [`ResetStart::Done`] when the session is known to be clean (the adapter saw
+    /// nothing that dirtied it), or when this call has already queued the reset where it runs
+    /// before anything the next holder sends and a failure marks the connection broken (so the
+    /// next checkout discards it). Then the return costs no task and no round trip, and the
+    /// connection goes straight back into service. The default, [`ResetStart::Await`], makes
+    /// the pool run `reset()` in a background task and wait for it before reuse: always
+    /// correct, and what an adapter that cannot tell should answer.
+    fn begin_reset(&mut self) -> ResetStart {
+        ResetStart::Await
+    }
+
     /// True once the connection is known to be unusable (an I/O or protocol error happened, or
     /// the server ended the session). Cheap and synchronous: it is called on every return.
     fn is_broken(&self) -> bool;
@@ -46,6 +60,18 @@ pub trait ConnectionProtocol: Send + 'static {
     fn set_query_timeout(&mut self, timeout: Option<std::time::Duration>) {
         let _ = timeout;
     }
+}
+
+/// What a return must still do about the session, as [`ConnectionProtocol::begin_reset`]
+/// answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResetStart {
+    /// Nothing is left to wait for: the session is clean, or its reset is queued ahead of
+    /// the next holder's first request.
+    Done,
+    /// The pool must run [`ConnectionProtocol::reset`] and wait for it before the next holder.
+    Await,
 }
 
 /// Opens connections for a pool; the pool owns exactly one.

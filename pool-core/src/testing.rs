@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::error::{BackendError, Error, Result};
-use crate::protocol::{ConnectionProtocol, Connector};
+use crate::protocol::{ConnectionProtocol, Connector, ResetStart};
 use crate::value::{Row, Value};
 
 /// How a step (connect, ping, reset, hook) behaves.
@@ -177,6 +177,7 @@ impl Connector for TestConnector {
         Ok(TestConnection {
             faults: self.faults.clone(),
             uses: 0,
+            dirty: false,
             broken: self.faults.born_broken.load(Ordering::SeqCst),
             in_use: Arc::new(AtomicBool::new(false)),
             query_timeout: None,
@@ -189,6 +190,9 @@ impl Connector for TestConnector {
 pub struct TestConnection {
     faults: Arc<Faults>,
     uses: u64,
+    /// A query ran since the last reset: the session may hold state, so a return must reset
+    /// it (as a real adapter that tracks what its holder did would decide).
+    dirty: bool,
     broken: bool,
     in_use: Arc<AtomicBool>,
     query_timeout: Option<Duration>,
@@ -223,7 +227,13 @@ impl TestConnection {
         self.in_use.store(false, Ordering::SeqCst);
     }
 
+    /// Marks the session as holding state a return must reset (as a query would).
+    pub fn dirty_it(&mut self) {
+        self.dirty = true;
+    }
+
     fn use_once(&mut self) -> Result<()> {
+        self.dirty = true;
         if self.broken {
             return Err(Error::Backend(BackendError::connection(
                 "connection is broken (injected)",
@@ -275,7 +285,18 @@ impl ConnectionProtocol for TestConnection {
     async fn reset(&mut self) -> Result<()> {
         self.faults.resets.fetch_add(1, Ordering::SeqCst);
         let behavior = *self.faults.reset.lock();
-        behavior.run("reset").await
+        behavior.run("reset").await?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// A session no query touched since its last reset is clean: nothing to wait for.
+    fn begin_reset(&mut self) -> ResetStart {
+        if self.dirty {
+            ResetStart::Await
+        } else {
+            ResetStart::Done
+        }
     }
 
     fn is_broken(&self) -> bool {

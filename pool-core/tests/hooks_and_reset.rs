@@ -75,11 +75,40 @@ async fn reset_runs_on_return_only_when_configured() {
             .build()
             .await
             .unwrap();
-        drop(pool.get().await.unwrap());
+        let mut conn = pool.get().await.unwrap();
+        conn.query("SELECT 1", &[]).await.unwrap();
+        drop(conn);
         settle().await;
         assert_eq!(faults.resets(), u64::from(reset_on_return));
         assert_eq!(pool.stats().idle, 1);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clean_session_comes_back_without_a_reset() {
+    // The adapter says nothing dirtied the session: the return waits for nothing.
+    let connector = TestConnector::new();
+    let faults = connector.faults();
+    let pool = Pool::builder(connector)
+        .min_size(1)
+        .max_size(1)
+        .build()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        drop(pool.get().await.unwrap());
+    }
+    settle().await;
+    assert_eq!(faults.resets(), 0);
+    // A holder that ran a query dirtied it: that return resets, the next clean one does not.
+    let mut conn = pool.get().await.unwrap();
+    conn.query("SELECT 1", &[]).await.unwrap();
+    drop(conn);
+    settle().await;
+    drop(pool.get().await.unwrap());
+    settle().await;
+    assert_eq!(faults.resets(), 1);
+    pool.check_invariants().unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -94,8 +123,9 @@ async fn a_connection_whose_reset_fails_or_hangs_is_discarded() {
             .build()
             .await
             .unwrap();
-        let conn = pool.get().await.unwrap();
+        let mut conn = pool.get().await.unwrap();
         let first = conn.id();
+        conn.query("SELECT 1", &[]).await.unwrap();
         faults.set_reset(behavior);
         drop(conn);
         tokio::time::sleep(Duration::from_secs(2)).await;
