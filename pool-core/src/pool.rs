@@ -152,7 +152,10 @@ impl<M: Connector> Pool<M> {
         self.inner().name()
     }
 
-    /// A snapshot of the pool's numbers.
+    /// A snapshot of the pool's numbers. Counters count from the pool's start; the latency
+    /// percentiles cover the last minute or so ([`LatencySummary::window_secs`]).
+    ///
+    /// [`LatencySummary::window_secs`]: crate::LatencySummary::window_secs
     pub fn stats(&self) -> PoolStats {
         let inner = self.inner();
         let (parked, locked) = {
@@ -173,6 +176,7 @@ impl<M: Connector> Pool<M> {
                 circuit: st.breaker.state(),
                 consecutive_failures: st.breaker.consecutive_failures(),
                 immediate_checkouts: st.immediate_checkouts(),
+                waited_checkouts: st.waited_checkouts,
             };
             (parked, locked)
         };
@@ -195,7 +199,10 @@ impl<M: Connector> Pool<M> {
         counts
     }
 
-    /// The latency histograms behind the stats, for exporters that need buckets.
+    /// The latency histograms since the pool started, in fixed buckets
+    /// ([`LatencySnapshot::BUCKET_BOUNDS`]), for exporters that need them; allocates nothing.
+    ///
+    /// [`LatencySnapshot::BUCKET_BOUNDS`]: crate::LatencySnapshot::BUCKET_BOUNDS
     pub fn histograms(&self) -> PoolHistograms {
         let inner = self.inner();
         let immediate = inner.state.lock().immediate_checkouts();

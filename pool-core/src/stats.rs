@@ -2,8 +2,13 @@
 //!
 //! Counters on slow paths (connects, failures, leaks) are atomics; checkouts are counted under
 //! the pool's lock where that path holds it anyway, and on the connection itself on the
-//! lock-free fast lane (see `stash.rs`); latencies go to per-thread histogram shards. No
-//! statistic adds a lock or a shared write of its own to `get()`.
+//! lock-free fast lane (see `stash.rs`); latencies go to per-thread batches of the latency
+//! recorders, folded into a shared window once per 32 values (see `histogram.rs`). No
+//! statistic reads a clock or adds a shared write of its own to `get()`'s fast path.
+//!
+//! Counters and [`PoolHistograms`] count from the pool's start; the percentiles in
+//! [`PoolStats`] cover a recent window (the last 45 to 60 seconds, `window_secs` in each
+//! [`LatencySummary`]), so they show how the pool does now, not on average since it started.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,7 +17,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::breaker::CircuitState;
-use crate::histogram::{LatencyRecorder, LatencySnapshot, LatencySummary};
+use crate::histogram::{LatencyRecorder, LatencySnapshot, LatencySummary, WindowClock};
 
 /// Monotonic counters. Relaxed ordering: each is an independent tally.
 #[derive(Default)]
@@ -55,6 +60,8 @@ pub(crate) struct Metrics {
     pub(crate) create: LatencyRecorder,
     /// Time a connection stayed checked out.
     pub(crate) usage: LatencyRecorder,
+    /// Which slot of the latency windows is current.
+    clock: WindowClock,
     /// The sampler's last reading, for the checkout rate.
     pub(crate) rate: Mutex<RateSample>,
 }
@@ -73,6 +80,7 @@ impl Metrics {
             wait: LatencyRecorder::new(),
             create: LatencyRecorder::new(),
             usage: LatencyRecorder::new(),
+            clock: WindowClock::new(now),
             rate: Mutex::new(RateSample {
                 at: now,
                 checkouts: 0,
@@ -81,8 +89,11 @@ impl Metrics {
         }
     }
 
-    /// Updates the checkout rate from the running total (called by the sampler).
+    /// Updates the checkout rate from the running total (called by the sampler), and moves the
+    /// latency windows' clock: the sampler's tick is what keeps it current between `stats()`
+    /// calls.
     pub(crate) fn sample_rate(&self, now: Instant, checkouts: u64) {
+        self.advance_windows(now, checkouts);
         let mut rate = self.rate.lock();
         let elapsed = now.saturating_duration_since(rate.at).as_secs_f64();
         if elapsed > 0.0 {
@@ -146,11 +157,12 @@ pub struct PoolStats {
     pub checkouts_total: u64,
     /// Checkouts per second over the last sampling interval.
     pub checkout_rate_per_sec: f64,
-    /// Time spent waiting for a connection (calls served at once count as zero).
+    /// Time spent waiting for a connection (calls served at once count as zero), over the
+    /// recent window: `wait.count` is the checkouts of the window.
     pub wait: LatencySummary,
-    /// Time connections stayed checked out.
+    /// Time connections stayed checked out, over the recent window (sampled on the fast path).
     pub usage: LatencySummary,
-    /// Time to open a connection.
+    /// Time to open a connection, over the recent window.
     pub create: LatencySummary,
     /// Active / open, 0 when nothing is open.
     pub utilization: f64,
@@ -184,7 +196,8 @@ pub struct PoolStats {
     pub scale_downs_total: u64,
 }
 
-/// The raw latency histograms, for exporters that need buckets (Prometheus).
+/// The latency histograms in buckets since the pool started, for exporters that need them
+/// (Prometheus). Reading them allocates nothing.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PoolHistograms {
@@ -210,9 +223,16 @@ pub(crate) struct LockedCounts {
     pub(crate) circuit: CircuitState,
     pub(crate) consecutive_failures: u32,
     pub(crate) immediate_checkouts: u64,
+    pub(crate) waited_checkouts: u64,
 }
 
 impl Metrics {
+    fn advance_windows(&self, now: Instant, checkouts: u64) -> crate::histogram::Window {
+        self.clock
+            .advance(now, checkouts, &[&self.wait, &self.create, &self.usage])
+    }
+
+    /// The wait histogram since start, with the checkouts served at once as zeros.
     pub(crate) fn wait_snapshot(&self, immediate_checkouts: u64) -> LatencySnapshot {
         let mut wait = self.wait.snapshot();
         wait.add_zeros(immediate_checkouts);
@@ -221,7 +241,12 @@ impl Metrics {
 
     pub(crate) fn stats(&self, name: &str, locked: LockedCounts) -> PoolStats {
         let c = &self.counters;
-        let wait = self.wait_snapshot(locked.immediate_checkouts);
+        let checkouts = locked
+            .immediate_checkouts
+            .saturating_add(locked.waited_checkouts);
+        let window = self.advance_windows(Instant::now(), checkouts);
+        // Only waits are recorded: the window's other checkouts were served at once.
+        let wait = self.wait.summary(&window, Some(window.events));
         let state = if locked.closed {
             PoolState::Closed
         } else if locked.circuit != CircuitState::Closed {
@@ -249,11 +274,11 @@ impl Metrics {
             connect_failures_total: Counters::get(&c.connect_failures),
             timeouts_total: Counters::get(&c.timeouts),
             circuit_rejections_total: Counters::get(&c.circuit_rejections),
-            checkouts_total: wait.count(),
+            checkouts_total: checkouts,
             checkout_rate_per_sec: self.rate.lock().per_second,
-            wait: wait.summary(),
-            usage: self.usage.snapshot().summary(),
-            create: self.create.snapshot().summary(),
+            wait,
+            usage: self.usage.summary(&window, None),
+            create: self.create.summary(&window, None),
             utilization: if locked.open == 0 {
                 0.0
             } else {

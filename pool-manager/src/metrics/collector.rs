@@ -1,7 +1,6 @@
 //! [`PoolCollector`]: a `prometheus_client` collector that reads every pool at scrape time.
 
 use std::fmt;
-use std::time::Duration;
 
 use pool_core::{LatencySnapshot, PoolHistograms, PoolStats};
 use prometheus_client::collector::Collector;
@@ -15,10 +14,19 @@ use crate::manager::PoolManager;
 
 /// Upper bounds (seconds) of the latency histograms' buckets: 100 µs to 1 minute, dense where
 /// connection pools usually live (sub-millisecond checkouts, tens of milliseconds connects).
-pub const LATENCY_BUCKETS: [f64; 18] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0, 30.0, 60.0,
-];
+/// They are pool-core's [`LatencySnapshot::BUCKET_BOUNDS`], where each pool counts its values
+/// exactly, since it started.
+pub const LATENCY_BUCKETS: [f64; BUCKETS] = {
+    let mut seconds = [0.0; BUCKETS];
+    let mut i = 0;
+    while i < BUCKETS {
+        seconds[i] = LatencySnapshot::BUCKET_BOUNDS[i].as_secs_f64();
+        i += 1;
+    }
+    seconds
+};
+
+const BUCKETS: usize = LatencySnapshot::BUCKET_BOUNDS.len();
 
 /// Exposes every pool of a [`PoolManager`] to Prometheus; see [the module](crate::metrics)
 /// and `docs/metrics.md`. Each scrape reads each pool's `stats()` and `histograms()` once.
@@ -427,15 +435,33 @@ fn histogram(
 /// Per-bucket (not cumulative) counts, as the encoder wants them; the encoder accumulates.
 /// The last bucket (`f64::MAX`) is `+Inf` and brings the total to `count()`.
 fn buckets(snapshot: &LatencySnapshot) -> Vec<(f64, u64)> {
-    let mut out = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
+    let mut out = Vec::with_capacity(BUCKETS + 1);
     let mut below = 0u64;
-    for bound in LATENCY_BUCKETS {
-        let cumulative = snapshot
-            .count_at_most(Duration::from_secs_f64(bound))
-            .max(below);
-        out.push((bound, cumulative - below));
+    for (bound, seconds) in LatencySnapshot::BUCKET_BOUNDS
+        .into_iter()
+        .zip(LATENCY_BUCKETS)
+    {
+        let cumulative = snapshot.count_at_most(bound).max(below);
+        out.push((seconds, cumulative - below));
         below = cumulative;
     }
     out.push((f64::MAX, snapshot.count().saturating_sub(below)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_bounds_are_the_documented_ones() {
+        // docs/metrics.md lists these; dashboards and recording rules name them as `le` labels.
+        assert_eq!(
+            LATENCY_BUCKETS,
+            [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]
+        );
+    }
 }
