@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pool_core::{ConnectionProtocol, Error, ParameterStyle, Result, Row, Value, async_trait};
+use pool_core::{
+    ConnectionProtocol, Error, ParameterStyle, ResetStart, Result, Row, Value, async_trait,
+};
 use tokio::sync::oneshot;
 
 use crate::error::{self, Failure};
@@ -46,6 +48,11 @@ pub struct SqliteConnection {
     shared: Arc<Shared>,
     /// The number of the last request sent.
     last_request: u64,
+    /// The number of the last request that ran SQL for a holder (execute, query, native):
+    /// later than `reset_at`, the session may hold state the next holder must not see.
+    used_at: u64,
+    /// The number of the last session reset sent.
+    reset_at: u64,
     query_timeout: Option<Duration>,
     closed: bool,
 }
@@ -66,6 +73,8 @@ impl SqliteConnection {
             requests: handle.requests,
             shared: handle.shared,
             last_request: 0,
+            used_at: 0,
+            reset_at: 0,
             query_timeout: None,
             closed: false,
         }
@@ -127,6 +136,11 @@ impl SqliteConnection {
     fn send(&mut self, job: Job) -> Option<u64> {
         self.last_request += 1;
         let number = self.last_request;
+        match job {
+            Job::Execute { .. } | Job::Query { .. } | Job::Native(_) => self.used_at = number,
+            Job::Reset(_) | Job::QueuedReset => self.reset_at = number,
+            Job::Ping(_) | Job::Kill(_) | Job::Close(_) => {}
+        }
         self.requests.send(Request { number, job }).ok()?;
         Some(number)
     }
@@ -241,6 +255,18 @@ impl ConnectionProtocol for SqliteConnection {
     /// attached databases. Pragmas changed by the holder are not restored.
     async fn reset(&mut self) -> Result<()> {
         self.call(Job::Reset, None).await
+    }
+
+    /// A session no statement touched since its last reset is clean. Otherwise the reset is
+    /// queued on the connection's thread, which runs requests in order: it runs before anything
+    /// the next holder sends, and if it fails it marks the connection broken, so the next
+    /// checkout discards it. Either way nobody waits for it, and the return costs a channel
+    /// send at most, no task and no round trip.
+    fn begin_reset(&mut self) -> ResetStart {
+        if self.used_at > self.reset_at && self.send(Job::QueuedReset).is_none() {
+            self.shared.mark_broken();
+        }
+        ResetStart::Done
     }
 
     fn is_broken(&self) -> bool {

@@ -30,6 +30,16 @@
 //! is not a database, a read-only location) are [`pool_core::Error::Connect`] at connect time,
 //! naming the path.
 //!
+//! ## Returns cost nothing: the reset is queued, never awaited
+//!
+//! Each connection has one thread that runs its requests in order. So when a holder returns a
+//! connection it used, the session reset (roll back an open transaction, drop temporary
+//! objects, detach databases) is queued on that thread and nobody waits for it: it runs before
+//! anything the next holder sends, and if it fails the connection is marked broken and the
+//! next checkout discards it. A connection nobody ran a statement on since its last reset is
+//! not reset at all. With the pool's defaults a return is a channel send at most: no task, no
+//! round trip ([`ConnectionProtocol::begin_reset`](pool_core::ConnectionProtocol::begin_reset)).
+//!
 //! ## Defaults for files: WAL and a busy timeout
 //!
 //! File databases opened writable switch to WAL journaling, so readers never block the writer

@@ -52,6 +52,8 @@ pub(crate) enum Job {
     },
     Ping(Reply<()>),
     Reset(Reply<()>),
+    /// A reset nobody waits for (queued at a return): a failure marks the connection broken.
+    QueuedReset,
     Native(NativeJob),
     /// Closes the handle but keeps the thread: the next request fails as on a killed session.
     Kill(Reply<()>),
@@ -178,6 +180,12 @@ fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
             }
             Job::Ping(reply) => answer(reply, target(), ops::ping),
             Job::Reset(reply) => answer(reply, target(), ops::reset),
+            Job::QueuedReset => {
+                let reset = target().and_then(|c| ops::reset(c).map_err(Failure::from));
+                if reset.is_err() {
+                    shared.mark_broken();
+                }
+            }
             Job::Native(job) => {
                 let interrupted = shared.is_interrupted(number);
                 job(match conn.as_mut() {
