@@ -10,8 +10,8 @@ use conformance::{
     ColumnTypes, ConformanceTarget, KnownFailure, Marker, Outcome, SessionVariable, cases, run_case,
 };
 use pool_core::{
-    BackendError, ConnectionProtocol, Connector, Error, ParameterStyle, Result, Row, Value,
-    async_trait,
+    BackendError, ConnectionProtocol, Connector, Error, ParameterStyle, ResetStart, Result, Row,
+    Value, async_trait,
 };
 
 /// One way an adapter can be wrong.
@@ -19,6 +19,8 @@ use pool_core::{
 enum Fault {
     /// `reset` does nothing: session state reaches the next holder.
     NoReset,
+    /// `begin_reset` claims every returned session is clean, and nothing resets it.
+    ClaimsClean,
     /// `is_broken` is never true: a dead session looks healthy.
     NeverBroken,
     /// Every statement error is classified as breaking the connection.
@@ -91,6 +93,14 @@ impl ConnectionProtocol for FaultyConnection {
             return Ok(());
         }
         self.inner.reset().await
+    }
+
+    fn begin_reset(&mut self) -> ResetStart {
+        match self.fault {
+            Fault::ClaimsClean => ResetStart::Done,
+            // A wrapper that does not know better waits for `reset()`.
+            _ => ResetStart::Await,
+        }
     }
 
     fn is_broken(&self) -> bool {
@@ -227,6 +237,16 @@ async fn an_adapter_that_does_not_reset_fails_the_session_cases() {
     .await;
     assert_caught(
         Fault::NoReset,
+        "open_transaction_is_rolled_back_when_the_connection_returns",
+        "abandoned transaction",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_claims_dirty_sessions_are_clean_fails_the_session_cases() {
+    assert_caught(
+        Fault::ClaimsClean,
         "open_transaction_is_rolled_back_when_the_connection_returns",
         "abandoned transaction",
     )

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use pool_core::testing::{Behavior, Faults};
 use pool_core::{
-    BackendError, ConnectionProtocol, Connector, Error, ParameterStyle, Result, Row, Value,
-    async_trait,
+    BackendError, ConnectionProtocol, Connector, Error, ParameterStyle, ResetStart, Result, Row,
+    Value, async_trait,
 };
 
 /// Starts and ends an outage.
@@ -151,6 +151,10 @@ impl<C: ConnectionProtocol> ConnectionProtocol for Switched<C> {
     async fn reset(&mut self) -> Result<()> {
         self.alive()?;
         self.inner.reset().await
+    }
+
+    fn begin_reset(&mut self) -> ResetStart {
+        self.inner.begin_reset()
     }
 
     fn is_broken(&self) -> bool {
