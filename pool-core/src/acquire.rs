@@ -368,7 +368,6 @@ impl<M: Connector> Future for Acquire<'_, M> {
             return Poll::Ready(Ok(Acquired::at_once(conn)));
         }
         let now = early_now.unwrap_or_else(Instant::now);
-        inner.clock.advance(now);
         let breaker = st.breaker.state();
         // This caller needs a new connection unless the pool is full (a holder will return
         // one) or connections already being opened are not yet spoken for. While the breaker

@@ -3,7 +3,8 @@
 //! Checkout validation only needs to know whether a connection sat idle longer than
 //! `validation_bypass` (500 ms by default), and a clock read costs as much as the rest of a
 //! checkout. So the fast path reads this instead: one relaxed atomic load. The sampler moves it
-//! every `autoscale.sample_interval` (500 ms by default), and callers that wait move it too.
+//! every `autoscale.sample_interval` (500 ms by default); nothing on the checkout path writes
+//! it, so it adds no shared write there.
 //!
 //! Worst-case staleness: one sample interval. A connection is validated whenever it was idle
 //! longer than `validation_bypass + sample_interval`, and may be validated (needlessly) once

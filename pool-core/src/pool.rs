@@ -269,7 +269,8 @@ impl<M: Connector> Pool<M> {
     }
 
     /// Checks the pool's accounting identities (open = idle + active + being checked; every open
-    /// connection tracked; open + connecting ≤ max). Returns the first violation, described.
+    /// connection tracked; open + connecting ≤ max, except for
+    /// connections checked out above a maximum that `resize` lowered, which close as they return). Returns the first violation, described.
     /// Cheap: one lock. The test suites call it after every step; a violation is a bug here.
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
         self.inner().state.lock().check_invariants()

@@ -415,10 +415,17 @@ impl<C> State<C> {
                 self.open
             ));
         }
-        if self.open + self.connecting > self.max_size && !self.closed {
+        // After a shrinking resize, connections checked out above the new maximum close as
+        // they come back: more may be open than `max_size` then, but none idle and none
+        // being opened.
+        let over = self.open + self.connecting > self.max_size;
+        if over && !self.closed && (self.connecting > 0 || !self.idle.is_empty()) {
             return Err(format!(
-                "open ({}) + connecting ({}) exceeds max_size ({})",
-                self.open, self.connecting, self.max_size
+                "open ({}) + connecting ({}) exceeds max_size ({}) with {} idle",
+                self.open,
+                self.connecting,
+                self.max_size,
+                self.idle.len()
             ));
         }
         Ok(())
