@@ -577,8 +577,10 @@ fn pool_config_table(config: &PoolConfig) -> Table {
     };
     let scale = &config.autoscale;
     let breaker = &config.circuit_breaker;
-    table(vec![
-        ("min_size", int(config.effective_min_size())),
+    // An unset min_size follows max_size, so it is written only when the file set it.
+    let min_size = config.min_size.map(|n| ("min_size", int(n)));
+    let mut entries = Vec::from_iter(min_size);
+    entries.extend([
         ("max_size", int(config.max_size)),
         ("max_concurrent_creates", int(config.max_concurrent_creates)),
         (
@@ -644,9 +646,11 @@ fn pool_config_table(config: &PoolConfig) -> Table {
                     Value::Integer(i64::from(breaker.failure_threshold)),
                 ),
                 ("open_duration", duration(breaker.open_duration)),
+                ("max_open_duration", duration(breaker.max_open_duration)),
             ])),
         ),
-    ])
+    ]);
+    table(entries)
 }
 
 /// `StartDegraded` → `start_degraded`: serde's `rename_all = "snake_case"` of an enum variant.
