@@ -116,10 +116,11 @@ impl SqliteConnection {
     }
 
     /// Closes the SQLite handle underneath the connection, as if the database had ended the
-    /// session, without telling the connection: the next call fails with a connection-class
-    /// error (`SQLITE_MISUSE` code, "handle is closed") and from then on
-    /// [`is_broken`](ConnectionProtocol::is_broken) is true. For tests (the conformance suite
-    /// simulates a server-side kill with it).
+    /// session: the worker thread marks the connection broken at once (as a network
+    /// connection's reader learns of a server-side kill from the socket), so
+    /// [`is_broken`](ConnectionProtocol::is_broken) is true from then on, and a call fails
+    /// with a connection-class error (`SQLITE_MISUSE` code, "handle is closed"). For tests
+    /// (the conformance suite simulates a server-side kill with it).
     pub async fn kill_for_testing(&mut self) {
         let (reply, rx) = oneshot::channel();
         if self.send(Job::Kill(reply)).is_some() {

@@ -196,7 +196,10 @@ fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
             }
             Job::Kill(reply) => {
                 // A failed close still drops (and so releases) the handle: it is gone either way.
+                // The thread knows it at once, as a network connection's reader learns of a
+                // server-side kill from the socket's end, and says so before any later call.
                 let _ = close(&mut conn);
+                shared.mark_broken();
                 let _ = reply.send(Ok(()));
             }
             Job::Close(reply) => {

@@ -93,10 +93,11 @@ async fn busy_is_query_class_because_it_is_transient() {
 async fn a_handle_closed_underneath_makes_the_next_call_a_connection_error() {
     let mut conn = memory().await;
     conn.kill_for_testing().await;
-    // Like a session killed on a server, the connection learns of it on its next call.
+    // Like a session killed on a server, whose socket's end the reader sees, the connection
+    // knows at once, and its next call fails as a connection error.
+    assert!(conn.is_broken());
     let err = conn.query("SELECT 1", &[]).await.unwrap_err();
     assert!(err.is_connection_broken(), "{err:?}");
-    assert!(conn.is_broken());
     assert!(conn.ping().await.unwrap_err().is_connection_broken());
     assert!(conn.reset().await.unwrap_err().is_connection_broken());
     // Closing a killed connection is still clean and quick.
