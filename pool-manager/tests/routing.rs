@@ -76,12 +76,11 @@ async fn reads_skip_a_closed_replica_and_fall_back_to_the_primary_when_none_is_h
     let (manager, [_, f1, _]) = replica_set().await;
     let replicas = manager.replicas("orders").unwrap();
     replicas[1].close(Duration::from_secs(1)).await;
-    assert_eq!(
-        manager.get_read("orders").await.unwrap().pool_name(),
-        "orders.replica1"
-    );
+    // Held, so replica1 has no idle connection and the next get must connect.
+    let held = manager.get_read("orders").await.unwrap();
+    assert_eq!(held.pool_name(), "orders.replica1");
     f1.set_connect(Behavior::Fail);
-    let _ = replicas[0].get().await;
+    assert!(replicas[0].get().await.is_err());
     assert_eq!(replicas[0].circuit_state(), CircuitState::Open);
     assert_eq!(
         manager.get_read("orders").await.unwrap().pool_name(),
