@@ -5,12 +5,15 @@
 //! the line and start whatever connects are needed. The connection it gets is a
 //! [`PendingCheckout`] until it passes validation and the before-checkout hook; one that fails
 //! is discarded and the next pass runs, keeping the caller's deadline and its place in line
-//! (a caller that was served once re-enters ahead of everyone who queued after it).
+//! (a caller that was served once re-enters ahead of everyone who queued after it). The caller
+//! re-enters before the failed connection is discarded, since the discard starts the
+//! replacement, and spends any pause after a fresh connection failed in line, so neither the
+//! replacement nor a connection returned meanwhile can go to someone who queued later.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::Location;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -45,8 +48,12 @@ impl<M: Connector> Inner<M> {
         let mut deadline: Option<Instant> = None;
         let mut backoff = self.config.connect_backoff_initial;
         let mut retry = false;
+        // A connection that failed its checks on the last pass, kept until this caller is back
+        // in line, and the pause to take before using the next one (after a fresh connection
+        // failed).
+        let mut failed: Option<(PendingCheckout<'_, M>, Option<Duration>)> = None;
         loop {
-            let acquired = Acquire {
+            let mut pass = pin!(Acquire {
                 inner: self,
                 timeout,
                 started,
@@ -55,8 +62,29 @@ impl<M: Connector> Inner<M> {
                 ticket: None,
                 enqueued_at: None,
                 finished: false,
-            }
-            .await?;
+            });
+            let acquired = match failed.take() {
+                None => pass.await?,
+                Some((unusable, pause)) => {
+                    // Back in line (at the front: this caller was served once) before the
+                    // unusable connection is discarded: the discard starts its replacement,
+                    // which must find this caller first in line, not whoever queued next.
+                    let first =
+                        std::future::poll_fn(|cx| Poll::Ready(pass.as_mut().poll(cx))).await;
+                    drop(unusable);
+                    match first {
+                        Poll::Ready(acquired) => acquired?,
+                        Poll::Pending => {
+                            // The pause is spent in line: a connection handed over meanwhile
+                            // waits for this caller.
+                            if let Some(pause) = pause {
+                                tokio::time::sleep(pause).await;
+                            }
+                            pass.await?
+                        }
+                    }
+                }
+            };
             retry = true;
             let waited_until = acquired.served_at;
             if let Some((enqueued_at, queue_deadline)) = acquired.queued {
@@ -66,6 +94,7 @@ impl<M: Connector> Inner<M> {
             let pending = PendingCheckout::new(self, acquired.conn);
             if pending.conn().raw.is_broken() {
                 Counters::bump(&self.metrics.counters.broken_on_return);
+                failed = Some((pending, None));
                 continue;
             }
             let plan = self.plan;
@@ -99,14 +128,19 @@ impl<M: Connector> Inner<M> {
                 .checked_checkout(pending, now, deadline, caller)
                 .await?
             {
-                Some(ready) => return Ok(ready),
-                None if Instant::now() >= deadline => return Err(self.timeout_error(start)),
-                None if fresh => {
-                    let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
-                    tokio::time::sleep(pause).await;
-                    backoff = (backoff * 2).min(self.config.connect_backoff_max);
+                Ok(ready) => return Ok(ready),
+                Err(unusable) if Instant::now() >= deadline => {
+                    drop(unusable);
+                    return Err(self.timeout_error(start));
                 }
-                None => {}
+                Err(unusable) => {
+                    let pause = fresh.then(|| {
+                        let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                        backoff = (backoff * 2).min(self.config.connect_backoff_max);
+                        pause
+                    });
+                    failed = Some((unusable, pause));
+                }
             }
         }
     }
@@ -145,7 +179,8 @@ impl<M: Connector> Inner<M> {
                 return Ok(Some(pending.ready(Some((now, 1)), tracking)));
             }
             let deadline = deadline::after(start, self.config.health_check_timeout);
-            if let Some(ready) = self
+            // One that fails its checks is discarded here: a `try_get` never queues.
+            if let Ok(ready) = self
                 .checked_checkout(pending, now, deadline, caller)
                 .await?
             {
@@ -181,18 +216,20 @@ impl<M: Connector> Inner<M> {
     }
 
     /// Validates a connection taken for a checkout and runs the before-checkout hook.
-    /// `Ok(None)` means it was unusable and has been discarded: try again.
-    async fn checked_checkout(
-        self: &Arc<Self>,
-        mut pending: PendingCheckout<'_, M>,
+    /// `Ok(Err(unusable))` means it failed them: dropping it discards it (and starts a
+    /// replacement if one is wanted), which a caller that tries again does once it is back in
+    /// line.
+    async fn checked_checkout<'a>(
+        self: &'a Arc<Self>,
+        mut pending: PendingCheckout<'a, M>,
         now: Instant,
         deadline: Instant,
         caller: &'static Location<'static>,
-    ) -> Result<Option<PooledConnection<M>>> {
+    ) -> Result<std::result::Result<PooledConnection<M>, PendingCheckout<'a, M>>> {
         let conn = pending.conn_mut();
         if conn.is_expired(now) {
             Counters::bump(&self.metrics.counters.expired);
-            return Ok(None);
+            return Ok(Err(pending));
         }
         let at_least_a_moment = now + Duration::from_millis(1);
         if let Some(bypass) = self.plan.validate_after
@@ -207,11 +244,11 @@ impl<M: Connector> Inner<M> {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => {
                     self.record_validation_failure(&error.to_string());
-                    return Ok(None);
+                    return Ok(Err(pending));
                 }
                 Err(_) => {
                     self.record_validation_failure("the validation ping timed out");
-                    return Ok(None);
+                    return Ok(Err(pending));
                 }
             }
         }
@@ -220,11 +257,11 @@ impl<M: Connector> Inner<M> {
             match tokio::time::timeout_at(limit, hook(&mut pending.conn_mut().raw)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => return Err(error),
-                Err(_) => return Ok(None),
+                Err(_) => return Ok(Err(pending)),
             }
         }
         let tracking = self.leak_tracking(Some(now), caller);
-        Ok(Some(pending.ready(Some((now, 1)), tracking)))
+        Ok(Ok(pending.ready(Some((now, 1)), tracking)))
     }
 
     /// A checkout validation failed: the connection is replaced. Not a breaker event: a dead

@@ -66,6 +66,8 @@ pub struct Faults {
     die_after_uses: AtomicU64,
     /// New connections report themselves broken from the start.
     born_broken: AtomicBool,
+    /// The next this many pings (of any connection) fail, whatever `ping` says.
+    ping_failures_pending: AtomicU64,
     connects_attempted: AtomicU64,
     connects_succeeded: AtomicU64,
     pings: AtomicU64,
@@ -99,6 +101,11 @@ impl Faults {
     /// out a session the server already dropped).
     pub fn set_born_broken(&self, broken: bool) {
         self.born_broken.store(broken, Ordering::SeqCst);
+    }
+    /// The next `n` pings, of whichever connections run them, fail (then `ping` applies again):
+    /// a validation failure at an exact point without racing a later `set_ping`.
+    pub fn fail_next_pings(&self, n: u64) {
+        self.ping_failures_pending.store(n, Ordering::SeqCst);
     }
     /// Connection attempts made.
     pub fn connects_attempted(&self) -> u64 {
@@ -181,6 +188,7 @@ impl Connector for TestConnector {
             broken: self.faults.born_broken.load(Ordering::SeqCst),
             in_use: Arc::new(AtomicBool::new(false)),
             query_timeout: None,
+            fail_next_ping: false,
         })
     }
 }
@@ -196,9 +204,18 @@ pub struct TestConnection {
     broken: bool,
     in_use: Arc<AtomicBool>,
     query_timeout: Option<Duration>,
+    /// This connection's next ping fails.
+    fail_next_ping: bool,
 }
 
 impl TestConnection {
+    /// Makes this connection's next ping fail (once), as a session the server dropped while
+    /// the connection sat idle would: set it before returning the connection to make the next
+    /// checkout's validation of this very connection fail.
+    pub fn fail_next_ping(&mut self) {
+        self.fail_next_ping = true;
+    }
+
     /// Queries run on this connection.
     pub fn uses(&self) -> u64 {
         self.uses
@@ -265,6 +282,15 @@ impl ConnectionProtocol for TestConnection {
             return Err(Error::Backend(BackendError::connection(
                 "connection is broken (injected)",
             )));
+        }
+        let injected = std::mem::take(&mut self.fail_next_ping)
+            || self
+                .faults
+                .ping_failures_pending
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if injected {
+            return Behavior::Fail.run("ping").await;
         }
         let behavior = *self.faults.ping.lock();
         behavior.run("ping").await
