@@ -48,6 +48,8 @@
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::connector::PostgresConnector;
+use crate::dial::{Plain, Target};
+use tokio_postgres::tls::MakeTlsConnect;
 
 /// Which backend a connection talks to: process id and start time (microseconds since the
 /// Unix epoch, as the server computes them), so a side connection never signals a stranger.
@@ -113,7 +115,9 @@ pub(crate) async fn from_side_connection(
     let mut config = connector.options().pg.clone();
     let name = side_application_name(config.get_application_name());
     config.application_name(name);
-    let (client, io_task) = match connector.open(config).await {
+    let crate::connector::Opened {
+        client, io_task, ..
+    } = match connector.open(config).await {
         Ok(opened) => opened,
         Err(e) => return SideCancel::NotDone(format!("the side connection failed: {e}")),
     };
@@ -158,17 +162,30 @@ pub(crate) async fn from_side_connection(
 pub(crate) async fn by_protocol(
     client: &Client,
     connector: &PostgresConnector,
+    target: &Target,
 ) -> Result<(), String> {
-    by_token(client.cancel_token(), connector).await
+    by_token(client.cancel_token(), connector, target).await
 }
 
 /// The protocol cancel request from a token, so it can run in a task of its own.
 pub(crate) async fn by_token(
     token: tokio_postgres::CancelToken,
     connector: &PostgresConnector,
+    target: &Target,
 ) -> Result<(), String> {
+    // The request goes to the address the session was opened at (the adapter dials its own
+    // sockets, so the token knows no address of its own).
+    let config = &connector.options().pg;
+    let socket = crate::dial::dial(&target.address, config)
+        .await
+        .map_err(|e| format!("could not connect to {} to cancel: {e}", target.address))?;
+    let tls = MakeTlsConnect::<Plain>::make_tls_connect(
+        &mut connector.tls(),
+        target.hostname.as_deref().unwrap_or(""),
+    )
+    .map_err(|e| e.to_string())?;
     token
-        .cancel_query(connector.tls())
+        .cancel_query_raw(socket, tls)
         .await
         .map_err(|e| crate::error::render(&e))
 }

@@ -7,18 +7,21 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use futures_util::future::join;
 use pool_core::{
-    BackendError, ConnectionProtocol, Error, ParameterStyle, Result, Row, Value, async_trait,
+    BackendError, ConnectionProtocol, Error, ParameterStyle, ResetStart, Result, Row, Value,
+    async_trait,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, RowStream, SimpleQueryMessage, Statement};
 
 use crate::cancel::{self, BackendIdentity, SideCancel};
-use crate::connector::PostgresConnector;
+use crate::connector::{Opened, PostgresConnector};
+use crate::dial::Target;
 use crate::error::classify;
 use crate::options::SessionReset;
 use crate::statement_cache::StatementCache;
 use crate::types::{Param, Raw, decode, unspecified};
+use crate::wire::SessionTracker;
 
 /// How long `close()` waits for the cancel request of a statement that may still be running:
 /// writing it takes one connection to the postmaster, milliseconds when the server is healthy.
@@ -51,8 +54,11 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 ///   a later statement. When the side connection cannot cancel (it cannot connect, the role
 ///   may not signal the backend, …), the protocol's cancel request is sent instead and the
 ///   connection is marked broken. The module documentation of `cancel` has the reasoning.
-/// * **Reset**: as [`SessionReset`] says; `ROLLBACK` and the reset query go out pipelined, in
-///   one round trip.
+/// * **Reset**: as [`SessionReset`] says. The adapter watches the session's own traffic (the
+///   transaction status of every `ReadyForQuery`, the SQL of every `Query` and `Parse`,
+///   `ParameterStatus` changes), neutral API and native client alike, so with the default a
+///   clean session returns with no statement, no round trip and no task; a `ROLLBACK` goes
+///   out only when a transaction is open or failed, pipelined with the reset query.
 /// * **Statement cache**: statements are prepared once per connection and kept (bounded, least
 ///   recently used out). A cached statement the server can no longer run (deallocated behind
 ///   the cache's back, or its result type changed by `ALTER TABLE`) is prepared again and
@@ -78,6 +84,10 @@ pub struct PostgresConnection {
     /// say, and then a query timeout discards the connection.
     identity: Option<BackendIdentity>,
     session_reset: SessionReset,
+    /// The transaction status and session changes, as the session's traffic shows them.
+    tracker: Arc<SessionTracker>,
+    /// Where the session was opened: the protocol cancel request goes there.
+    target: Target,
     query_timeout: Option<Duration>,
     broken: bool,
     /// Set while a call is on its way and cleared when it finished: still set afterwards means
@@ -99,15 +109,22 @@ enum Work<'a> {
 
 impl PostgresConnection {
     pub(crate) fn new(
-        client: Client,
-        io_task: JoinHandle<()>,
+        opened: Opened,
         identity: Option<BackendIdentity>,
         connector: PostgresConnector,
     ) -> Self {
         let options = connector.options();
+        let Opened {
+            client,
+            io_task,
+            tracker,
+            target,
+        } = opened;
         Self {
             client,
             io_task: Some(io_task),
+            tracker,
+            target,
             statements: StatementCache::new(options.statement_cache_capacity),
             identity,
             session_reset: options.session_reset.clone(),
@@ -122,8 +139,11 @@ impl PostgresConnection {
     /// The tokio-postgres client, for everything beyond the neutral API (transactions, COPY,
     /// typed rows, LISTEN/NOTIFY).
     ///
-    /// Statements it prepares are its own; `DISCARD ALL` on return deallocates them, so do not
-    /// keep them across checkouts. Its calls are not bounded by the query timeout.
+    /// What it sends is watched like the neutral API's calls (see [`SessionReset::Tracked`]):
+    /// a transaction left open is rolled back and session changes are reset on return. Its
+    /// calls are not bounded by the query timeout. Statements it prepares are its own: with a
+    /// reset that deallocates statements (`DiscardAll`, `Query`), do not keep them across
+    /// checkouts.
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -136,6 +156,13 @@ impl PostgresConnection {
     /// The query timeout the pool set, if any.
     pub fn query_timeout(&self) -> Option<Duration> {
         self.query_timeout
+    }
+
+    /// How many notices and warnings (`NoticeResponse`) the server sent this session since it
+    /// opened, whoever's statements drew them. The pool's own statements draw none: it never
+    /// sends `ROLLBACK` outside a transaction.
+    pub fn server_notices(&self) -> u64 {
+        self.tracker.notices()
     }
 
     /// How many prepared statements the cache holds right now.
@@ -261,8 +288,9 @@ impl PostgresConnection {
     fn cancel_by_protocol_in_background(&self, grace: Duration) {
         let token = self.client.cancel_token();
         let connector = self.connector.clone();
+        let target = self.target.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(grace, cancel::by_token(token, &connector)).await {
+            match tokio::time::timeout(grace, cancel::by_token(token, &connector, &target)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "sending a cancel request failed"),
                 Err(_) => tracing::warn!("sending a cancel request took longer than {grace:?}"),
@@ -273,8 +301,8 @@ impl PostgresConnection {
     /// Sends the protocol's cancel request, bounded by `grace`; a failure is only logged (the
     /// callers discard the connection anyway).
     async fn cancel_by_protocol(&self, grace: Duration) {
-        match tokio::time::timeout(grace, cancel::by_protocol(&self.client, &self.connector)).await
-        {
+        let cancel = cancel::by_protocol(&self.client, &self.connector, &self.target);
+        match tokio::time::timeout(grace, cancel).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "sending a cancel request failed"),
             Err(_) => tracing::warn!("sending a cancel request took longer than {grace:?}"),
@@ -425,36 +453,26 @@ impl ConnectionProtocol for PostgresConnection {
             .map(|(rows, _)| rows)
     }
 
+    fn begin_reset(&mut self) -> ResetStart {
+        // A clean session (idle, every request answered, nothing sent that keeps session
+        // state) goes back as it is: no statement, no round trip, no task.
+        let nothing_to_do = match self.session_reset {
+            SessionReset::Tracked => self.tracker.is_clean(),
+            SessionReset::RollbackOnly => {
+                !self.tracker.in_transaction() && !self.tracker.has_unanswered()
+            }
+            _ => false,
+        };
+        if nothing_to_do && !self.is_broken() {
+            ResetStart::Done
+        } else {
+            ResetStart::Await
+        }
+    }
+
     async fn reset(&mut self) -> Result<()> {
         self.in_flight = true;
-        let session_query = match &self.session_reset {
-            SessionReset::DiscardAll => Some("DISCARD ALL"),
-            SessionReset::DiscardAllKeepStatements => Some(DISCARD_ALL_KEEP_STATEMENTS),
-            SessionReset::Query(query) => Some(query.as_str()),
-            SessionReset::RollbackOnly => None,
-        };
-        // Outside a transaction ROLLBACK only draws a warning; inside an open or failed one it
-        // ends it, which DISCARD ALL needs. Both are sent before either answer is awaited.
-        let result = match session_query {
-            Some(query) => {
-                let (rollback, reset) = join(
-                    self.client.simple_query("ROLLBACK"),
-                    self.client.simple_query(query),
-                )
-                .await;
-                rollback.and(reset)
-            }
-            None => self.client.simple_query("ROLLBACK").await,
-        };
-        let keeps_statements = matches!(
-            self.session_reset,
-            SessionReset::DiscardAllKeepStatements | SessionReset::RollbackOnly
-        );
-        if !keeps_statements {
-            // The server no longer has them; dropping ours sends a harmless Close.
-            self.statements.clear();
-        }
-        let result = result.map(|_| ()).map_err(backend);
+        let result = self.reset_session().await;
         self.in_flight = false;
         self.note(result)
     }
@@ -495,6 +513,60 @@ impl ConnectionProtocol for PostgresConnection {
 
     fn set_query_timeout(&mut self, timeout: Option<Duration>) {
         self.query_timeout = timeout;
+    }
+}
+
+impl PostgresConnection {
+    /// What [`reset`](ConnectionProtocol::reset) does: `ROLLBACK` only when the last
+    /// `ReadyForQuery` said a transaction is open or failed (so the server never logs "there
+    /// is no transaction in progress"), and the session query as [`SessionReset`] says, both
+    /// sent before either answer is awaited.
+    async fn reset_session(&mut self) -> Result<()> {
+        if self.tracker.has_unanswered() {
+            // A native call dropped halfway left a request unanswered: its answer comes first,
+            // and with the empty query's the transaction status is current.
+            self.client.simple_query("").await.map_err(backend)?;
+            self.tracker.answered_all();
+        }
+        let rollback = self.tracker.in_transaction();
+        let session_query = match &self.session_reset {
+            SessionReset::Tracked => self
+                .tracker
+                .is_dirty()
+                .then_some(DISCARD_ALL_KEEP_STATEMENTS),
+            SessionReset::DiscardAll => Some("DISCARD ALL"),
+            SessionReset::DiscardAllKeepStatements => Some(DISCARD_ALL_KEEP_STATEMENTS),
+            SessionReset::Query(query) => Some(query.as_str()),
+            SessionReset::RollbackOnly => None,
+        };
+        let result = match (rollback, session_query) {
+            (true, Some(query)) => {
+                // DISCARD ALL cannot run inside a transaction: the ROLLBACK ends it first.
+                let (rollback, reset) = join(
+                    self.client.simple_query("ROLLBACK"),
+                    self.client.simple_query(query),
+                )
+                .await;
+                rollback.and(reset).map(drop)
+            }
+            (true, None) => self.client.simple_query("ROLLBACK").await.map(drop),
+            (false, Some(query)) => self.client.simple_query(query).await.map(drop),
+            (false, None) => Ok(()),
+        };
+        result.map_err(backend)?;
+        self.tracker.answered_all();
+        if session_query.is_some() {
+            let statements_gone = matches!(
+                self.session_reset,
+                SessionReset::DiscardAll | SessionReset::Query(_)
+            );
+            if statements_gone {
+                // The server no longer has them; dropping ours sends a harmless Close.
+                self.statements.clear();
+            }
+            self.tracker.session_reset(statements_gone);
+        }
+        Ok(())
     }
 }
 

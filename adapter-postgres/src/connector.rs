@@ -5,14 +5,17 @@ use std::sync::Arc;
 
 use pool_core::{BackendError, Connector, Error, Result, async_trait};
 use tokio::task::JoinHandle;
-use tokio_postgres::Client;
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, TargetSessionAttrs};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::cancel;
 use crate::connection::PostgresConnection;
+use crate::dial::{self, Target};
 use crate::error::classify_with_context;
 use crate::options::{PostgresOptions, SslMode};
-use crate::tls::{self, MakeRustls};
+use crate::tls::{self, MakeRustls, TrackedTls};
+use crate::wire::{SessionTracker, Tracked};
 
 /// Opens PostgreSQL connections; hand one to a pool. Build it with
 /// [`from_url`](Self::from_url) or [`PostgresOptions::build`].
@@ -134,26 +137,21 @@ impl Connector for PostgresConnector {
     type Connection = PostgresConnection;
 
     async fn connect(&self) -> Result<PostgresConnection> {
-        let (client, io_task) = self.open(self.options.pg.clone()).await?;
+        let opened = self.open(self.options.pg.clone()).await?;
         // One round trip, so a query timeout can cancel through a side connection that cannot
         // signal the wrong backend (see the `cancel` module).
-        let identity = cancel::identify(&client).await;
-        Ok(PostgresConnection::new(
-            client,
-            io_task,
-            identity,
-            self.clone(),
-        ))
+        let identity = cancel::identify(&opened.client).await;
+        opened.tracker.answered_all();
+        Ok(PostgresConnection::new(opened, identity, self.clone()))
     }
 }
 
 impl PostgresConnector {
     /// Opens a session with `config` (the options' own, or a side connection's variant of
-    /// them): asks the password provider, negotiates TLS and spawns the I/O task.
-    pub(crate) async fn open(
-        &self,
-        mut config: tokio_postgres::Config,
-    ) -> Result<(Client, JoinHandle<()>)> {
+    /// them): asks the password provider, dials the hosts in turn (see the `dial` module),
+    /// negotiates TLS, spawns the I/O task and checks `target_session_attrs`. The error of
+    /// the last host tried is returned.
+    pub(crate) async fn open(&self, mut config: tokio_postgres::Config) -> Result<Opened> {
         if let Some(provider) = &self.options.password_provider {
             let password = provider().await.map_err(|e| {
                 Error::Connect(BackendError::connection(format!(
@@ -162,21 +160,119 @@ impl PostgresConnector {
             })?;
             config.password(password);
         }
-        let (client, connection) = config.connect(self.tls.clone()).await.map_err(|e| {
+        let targets = dial::targets(&config).await.map_err(|e| {
+            Error::Connect(BackendError::connection(format!(
+                "{}: {e}",
+                self.describe_target()
+            )))
+        })?;
+        let mut last_error = None;
+        for target in targets {
+            match self.open_at(&config, target).await {
+                Ok(opened) => return Ok(opened),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.expect("dial::targets returns at least one target"))
+    }
+
+    /// Opens a session at one address.
+    async fn open_at(&self, config: &tokio_postgres::Config, target: Target) -> Result<Opened> {
+        let dial_failed = |e: std::io::Error| {
+            Error::Connect(BackendError::connection(format!(
+                "{} (at {}): error connecting to server: {e}",
+                self.describe_target(),
+                target.address
+            )))
+        };
+        let socket = dial::dial(&target.address, config)
+            .await
+            .map_err(dial_failed)?;
+        let tracker = Arc::new(SessionTracker::new());
+        let tls = MakeTlsConnect::<dial::Plain>::make_tls_connect(
+            &mut self.tls.clone(),
+            target.hostname.as_deref().unwrap_or(""),
+        )
+        .map_err(|e| {
+            Error::Connect(BackendError::connection(format!(
+                "{}: {e}",
+                self.describe_target()
+            )))
+        })?;
+        let startup = config.connect_raw(Tracked::new(socket, tracker.clone()), TrackedTls(tls));
+        // tokio-postgres bounds only the TCP connect; the options promise the handshake too.
+        let limit = config.get_connect_timeout().copied();
+        let opened = match limit {
+            Some(limit) => tokio::time::timeout(limit, startup).await.map_err(|_| {
+                Error::Connect(BackendError::connection(format!(
+                    "{} (at {}): the startup handshake took longer than the connect timeout \
+                     ({limit:?})",
+                    self.describe_target(),
+                    target.address
+                )))
+            })?,
+            None => startup.await,
+        };
+        let (client, connection) = opened.map_err(|e| {
             let hint = self.hint(&crate::error::render(&e));
             Error::Connect(classify_with_context(e, Some(self.describe_target()), hint))
         })?;
-        let task = tokio::spawn(async move {
+        let io_task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "a postgres connection ended with an error");
             }
         });
-        Ok((client, task))
+        let opened = Opened {
+            client,
+            io_task,
+            tracker,
+            target,
+        };
+        opened.check_session_attrs(config).await?;
+        Ok(opened)
     }
 
     /// The TLS factory, also for the TLS connection of a cancel request.
     pub(crate) fn tls(&self) -> MakeRustls {
         self.tls.clone()
+    }
+}
+
+/// A session just opened, with what the connection keeps of how it was opened.
+pub(crate) struct Opened {
+    pub(crate) client: Client,
+    pub(crate) io_task: JoinHandle<()>,
+    /// Watches the session's traffic (see the `wire` module).
+    pub(crate) tracker: Arc<SessionTracker>,
+    /// Where it was opened: a protocol cancel request goes to the same address.
+    pub(crate) target: Target,
+}
+
+impl Opened {
+    /// `target_session_attrs=read-write|read-only`, checked as tokio-postgres checks it.
+    async fn check_session_attrs(&self, config: &tokio_postgres::Config) -> Result<()> {
+        let wanted = config.get_target_session_attrs();
+        if wanted == TargetSessionAttrs::Any {
+            return Ok(());
+        }
+        let messages = self
+            .client
+            .simple_query("SHOW transaction_read_only")
+            .await
+            .map_err(|e| Error::Connect(classify_with_context(e, None, None)))?;
+        let read_only = messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).map(|v| v == "on"),
+            _ => None,
+        });
+        let refusal = match (wanted, read_only) {
+            (TargetSessionAttrs::ReadWrite, Some(true)) => "database does not allow writes",
+            (TargetSessionAttrs::ReadOnly, Some(false)) => "database is not read only",
+            _ => return Ok(()),
+        };
+        Err(Error::Connect(BackendError::connection(format!(
+            "{} (target_session_attrs): {refusal}",
+            self.target.address
+        ))))
     }
 }
 

@@ -91,12 +91,15 @@
 mod cancel;
 mod connection;
 mod connector;
+mod dial;
 mod error;
 mod options;
+mod session_sql;
 mod statement_cache;
 mod tls;
 mod types;
 mod url;
+mod wire;
 
 pub use connection::PostgresConnection;
 pub use connector::PostgresConnector;

@@ -106,24 +106,39 @@ pub enum RootCerts {
     Pem(Vec<u8>),
 }
 
-/// What [`reset`](pool_core::ConnectionProtocol::reset) does when a connection returns to the
-/// pool. Every variant first rolls back an open or failed transaction (`ROLLBACK`), because
-/// nothing else can run inside a failed one.
+/// What a connection does when it returns to the pool.
+///
+/// Every variant rolls back a transaction the holder left open or failed, and only then:
+/// the adapter reads the transaction status the server reports with every answer (see
+/// [`PostgresConnection`](crate::PostgresConnection)), so a `ROLLBACK` never goes to an idle
+/// session and the server never logs "there is no transaction in progress".
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SessionReset {
-    /// `DISCARD ALL`: settings, temporary tables, advisory locks, `LISTEN`s, cursors and
-    /// prepared statements all go, so the connection's statement cache is cleared too.
+    /// The default: reset only what the holder changed. A return after plain queries and
+    /// finished transactions sends nothing at all; after a statement that can keep state in
+    /// the session (`SET`, `RESET`, `LISTEN`, `PREPARE`, `DECLARE`, `CREATE TEMP …`,
+    /// `set_config`, session advisory locks, `DO`, …, whether sent through the neutral API or
+    /// the native client), or a change of a parameter the server reports (`TimeZone`, the
+    /// role, …), the return runs `DISCARD ALL` minus `DEALLOCATE ALL`, so the statement
+    /// cache survives. Not seen: state a function or procedure changes from inside without
+    /// the server reporting it (a PL/pgSQL `SET work_mem` or `CREATE TEMP TABLE` behind
+    /// `SELECT f()`); such applications pick [`DiscardAllKeepStatements`](Self::DiscardAllKeepStatements).
     #[default]
+    Tracked,
+    /// `DISCARD ALL` on every return: settings, temporary tables, advisory locks, `LISTEN`s,
+    /// cursors and prepared statements all go, so the connection's statement cache is
+    /// cleared too. One round trip per return, and every statement prepared again.
     DiscardAll,
-    /// `DISCARD ALL` minus `DEALLOCATE ALL` (its documented equivalent, without that line):
-    /// the same clean session, but prepared statements and so the statement cache survive the
-    /// return, which saves a prepare round trip per statement per checkout.
+    /// `DISCARD ALL` minus `DEALLOCATE ALL` (its documented equivalent, without that line) on
+    /// every return: the same clean session, but prepared statements and so the statement
+    /// cache survive. One round trip per return.
     DiscardAllKeepStatements,
-    /// A custom query (one or several statements, simple protocol). The statement cache is
-    /// cleared, since the query may deallocate statements.
+    /// A custom query (one or several statements, simple protocol) on every return. The
+    /// statement cache is cleared, since the query may deallocate statements.
     Query(String),
-    /// Only the `ROLLBACK`: session state (settings, temporary tables) carries over.
+    /// Only the `ROLLBACK` of an open transaction: session state (settings, temporary tables)
+    /// carries over.
     RollbackOnly,
 }
 

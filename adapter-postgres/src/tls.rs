@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 
 use crate::options::{RootCerts, SslMode};
+use crate::wire::Tracked;
 
 /// The rustls client configuration for `mode`, with roots loaded from `roots` when the mode
 /// verifies certificates. Fails when the roots cannot be loaded (unreadable file, no
@@ -297,5 +298,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// TLS for a [`Tracked`] socket: the handshake runs on the bare socket, and the tracker moves
+/// above TLS, where it reads plain protocol.
+pub(crate) struct TrackedTls(pub(crate) RustlsConnect);
+
+impl<S> TlsConnect<Tracked<S>> for TrackedTls
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = Tracked<RustlsStream<S>>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send>>;
+
+    fn connect(self, stream: Tracked<S>) -> Self::Future {
+        let (socket, tracker) = stream.into_parts();
+        let handshake = TlsConnect::<S>::connect(self.0, socket);
+        Box::pin(async move { Ok(Tracked::new(handshake.await?, tracker)) })
+    }
+}
+
+impl<S> tokio_postgres::tls::TlsStream for Tracked<RustlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    fn channel_binding(&self) -> ChannelBinding {
+        self.get_ref().channel_binding()
     }
 }

@@ -52,7 +52,7 @@ pub use matrix::Matrix;
 pub use outcome::{CaseReport, Outcome};
 pub use runner::{CASE_DEADLINE, SuiteReport, run_case, run_suite};
 pub use target::{
-    ColumnTypes, ConformanceTarget, ConnectionOf, KnownFailure, PooledOf, SessionVariable,
+    ColumnTypes, ConformanceTarget, ConnectionOf, KnownFailure, Native, PooledOf, SessionVariable,
 };
 
 /// Generates one `#[test]` per conformance case, each running that case against the target the

@@ -73,6 +73,19 @@ pub trait ConformanceTarget: Send + Sync + 'static {
     /// database, whatever hook the adapter offers). Returns once the session is gone.
     async fn kill_session(&self, conn: &mut ConnectionOf<Self>) -> Result<(), String>;
 
+    /// Runs `sql` (no parameters; it may hold several statements) through the adapter's native
+    /// client instead of the neutral API, as an application that reaches for the driver does,
+    /// so the suite can check that the pool cleans up after such a holder just the same.
+    /// [`Native::Unsupported`] when the adapter offers no native client (the cases that need
+    /// one are then not applicable).
+    async fn execute_native(&self, conn: &mut ConnectionOf<Self>, sql: &str) -> Result<(), Native> {
+        let _ = (conn, sql);
+        Err(Native::Unsupported(format!(
+            "the {} target runs no SQL through a native client",
+            self.name()
+        )))
+    }
+
     /// A session variable the suite sets through one holder and expects gone for the next:
     /// `Err(reason)` when the database has none (the case is then not applicable).
     fn session_variable(&self) -> Result<SessionVariable, String>;
@@ -144,4 +157,13 @@ pub struct KnownFailure {
     /// The bug shows only sometimes (a race): a pass is then expected too, instead of meaning
     /// the bug is fixed.
     pub intermittent: bool,
+}
+
+/// Why [`ConformanceTarget::execute_native`] did not run its SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Native {
+    /// The adapter has no native client to run it through; why, for the report.
+    Unsupported(String),
+    /// The native client ran it and failed; the driver's message.
+    Failed(String),
 }

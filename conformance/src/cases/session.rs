@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pool_core::{ConnectionProtocol, Error};
 
-use super::support::{expect_value, scalar, scalar_i64, show};
+use super::support::{execute_native, expect_value, scalar, scalar_i64, show};
 use crate::context::CaseContext;
 use crate::outcome::{CaseError, CaseResult, Context, ensure, ensure_eq};
 use crate::target::ConformanceTarget;
@@ -95,6 +95,81 @@ pub(crate) async fn session_variable_does_not_survive_reset<T: ConformanceTarget
     ensure!(
         after != variable.value,
         "the next holder still sees the variable: `{}` returned {}",
+        variable.read,
+        show(&after)
+    );
+    drop(conn);
+    cx.close(pool).await
+}
+
+/// A temporary table made through the adapter's native client is gone for the next holder,
+/// as one made through the neutral API is.
+pub(crate) async fn temporary_table_made_through_the_native_client_does_not_survive_reset<
+    T: ConformanceTarget,
+>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let pool = cx.build(cx.pool()?.max_size(1)).await?;
+    let table = cx.marker().table("ntmp");
+    let bigint = cx.target().column_types().bigint;
+    let mut conn = pool.get().await.context("get() the first holder")?;
+    let first = conn.id();
+    let create = format!("CREATE TEMPORARY TABLE {table} (x {bigint})");
+    execute_native(cx.target(), &mut conn, &create).await?;
+    let insert = format!("INSERT INTO {table} (x) VALUES (42)");
+    execute_native(cx.target(), &mut conn, &insert).await?;
+    drop(conn);
+
+    let mut conn = pool.get().await.context("get() the next holder")?;
+    ensure_eq!(
+        conn.id(),
+        first,
+        "connection the next holder got (max_size 1)"
+    );
+    let read = format!("SELECT x FROM {table}");
+    if let Ok(rows) = conn.query(&read, &[]).await {
+        return Err(CaseError::Failed(format!(
+            "the next holder still reads the temporary table made natively: {rows:?}"
+        )));
+    }
+    ensure_eq!(
+        scalar_i64(&mut *conn, "SELECT 1", &[]).await?,
+        1,
+        "SELECT 1 afterwards"
+    );
+    drop(conn);
+    cx.close(pool).await
+}
+
+/// A session variable set through the adapter's native client reads differently for the next
+/// holder, as one set through the neutral API does.
+pub(crate) async fn session_variable_set_through_the_native_client_does_not_survive_reset<
+    T: ConformanceTarget,
+>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let variable = cx
+        .target()
+        .session_variable()
+        .map_err(CaseError::NotApplicable)?;
+    let pool = cx.build(cx.pool()?.max_size(1)).await?;
+    let mut conn = pool.get().await.context("get() the first holder")?;
+    let first = conn.id();
+    execute_native(cx.target(), &mut conn, &variable.set).await?;
+    let set = scalar(&mut *conn, &variable.read, &[]).await?;
+    expect_value(&set, &variable.value, "the variable as its holder reads it")?;
+    drop(conn);
+
+    let mut conn = pool.get().await.context("get() the next holder")?;
+    ensure_eq!(
+        conn.id(),
+        first,
+        "connection the next holder got (max_size 1)"
+    );
+    let after = scalar(&mut *conn, &variable.read, &[]).await?;
+    ensure!(
+        after != variable.value,
+        "the next holder still sees the variable set natively: `{}` returned {}",
         variable.read,
         show(&after)
     );

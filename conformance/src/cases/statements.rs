@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pool_core::{ConnectionProtocol, Value};
 
-use super::support::scalar_i64;
+use super::support::{execute_native, scalar_i64};
 use crate::context::CaseContext;
 use crate::outcome::{CaseResult, Context, ensure_eq};
 use crate::target::{ConformanceTarget, ConnectionOf};
@@ -174,6 +174,39 @@ pub(crate) async fn open_transaction_is_rolled_back_when_the_connection_returns<
         count_rows(&mut *conn, &table).await?,
         0,
         "rows the next holder sees from the abandoned transaction"
+    );
+    run(&mut *conn, "BEGIN").await?;
+    run(&mut *conn, "COMMIT").await?;
+    drop(conn);
+    cx.close(pool).await
+}
+
+/// A transaction a holder opened through the adapter's native client and left open is rolled
+/// back before the next holder gets the connection, as one left through the neutral API is.
+pub(crate) async fn transaction_left_open_through_the_native_client_is_rolled_back<
+    T: ConformanceTarget,
+>(
+    cx: Arc<CaseContext<T>>,
+) -> CaseResult {
+    let pool = cx.build(cx.pool()?.max_size(1)).await?;
+    let mut conn = pool.get().await.context("get() the first holder")?;
+    let table = counter_table(&cx, &mut conn).await?;
+    let first = conn.id();
+    execute_native(cx.target(), &mut conn, "BEGIN").await?;
+    let insert = format!("INSERT INTO {table} (id, n) VALUES (1, 1)");
+    execute_native(cx.target(), &mut conn, &insert).await?;
+    drop(conn);
+
+    let mut conn = pool.get().await.context("get() the next holder")?;
+    ensure_eq!(
+        conn.id(),
+        first,
+        "connection the next holder got (max_size 1)"
+    );
+    ensure_eq!(
+        count_rows(&mut *conn, &table).await?,
+        0,
+        "rows the next holder sees from the transaction left open natively"
     );
     run(&mut *conn, "BEGIN").await?;
     run(&mut *conn, "COMMIT").await?;

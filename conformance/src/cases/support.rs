@@ -3,6 +3,7 @@
 use pool_core::{ConnectionProtocol, Value};
 
 use crate::outcome::{CaseError, CaseResult, Context, ensure_eq};
+use crate::target::{ConformanceTarget, ConnectionOf, Native};
 
 /// Runs `sql` and returns the first column of its only row.
 pub(crate) async fn scalar<C: ConnectionProtocol + ?Sized>(
@@ -56,4 +57,19 @@ pub(crate) fn expect_value(got: &Value, expected: &Value, what: &str) -> CaseRes
             show(got)
         )))
     }
+}
+
+/// Runs `sql` through the target's native client; a target without one makes the case not
+/// applicable.
+pub(crate) async fn execute_native<T: ConformanceTarget>(
+    target: &T,
+    conn: &mut ConnectionOf<T>,
+    sql: &str,
+) -> CaseResult<()> {
+    target.execute_native(conn, sql).await.map_err(|e| match e {
+        Native::Unsupported(reason) => CaseError::NotApplicable(reason),
+        Native::Failed(message) => {
+            CaseError::Failed(format!("`{sql}` through the native client: {message}"))
+        }
+    })
 }

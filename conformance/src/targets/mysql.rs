@@ -8,7 +8,7 @@ use pool_core::{ConnectionProtocol, Connector, Value, async_trait};
 
 use super::{KILL_SETTLE, POLL, SIDE_CONNECT_TIMEOUT, env_or, redact_url};
 use crate::marker::Marker;
-use crate::target::{ColumnTypes, ConformanceTarget, SessionVariable};
+use crate::target::{ColumnTypes, ConformanceTarget, Native, SessionVariable};
 
 /// The environment variable with the server's URL.
 pub const MYSQL_URL_ENV: &str = "CONFORMANCE_MYSQL_URL";
@@ -113,6 +113,15 @@ impl ConformanceTarget for MysqlTarget {
 
     /// `KILL CONNECTION` from a side session, then waits until the process list no longer
     /// shows the session.
+    /// mysql_async's `query_drop` (the text protocol).
+    async fn execute_native(&self, conn: &mut MysqlConnection, sql: &str) -> Result<(), Native> {
+        use adapter_mysql::mysql_async::prelude::Queryable;
+        conn.conn()
+            .query_drop(sql)
+            .await
+            .map_err(|e| Native::Failed(e.to_string()))
+    }
+
     async fn kill_session(&self, conn: &mut MysqlConnection) -> Result<(), String> {
         let id = conn.connection_id();
         self.admin_query(&format!("KILL CONNECTION {id}")).await?;

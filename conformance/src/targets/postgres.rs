@@ -5,7 +5,7 @@ use pool_core::{ConnectionProtocol, Connector, Value, async_trait};
 
 use super::{KILL_SETTLE, POLL, SIDE_CONNECT_TIMEOUT, env_or, redact_url};
 use crate::marker::Marker;
-use crate::target::{ColumnTypes, ConformanceTarget, SessionVariable};
+use crate::target::{ColumnTypes, ConformanceTarget, Native, SessionVariable};
 
 /// The environment variable with the server's URL.
 pub const POSTGRES_URL_ENV: &str = "CONFORMANCE_POSTGRES_URL";
@@ -92,6 +92,14 @@ impl ConformanceTarget for PostgresTarget {
 
     /// `pg_terminate_backend` from a side session, then waits until `pg_stat_activity` no
     /// longer lists the backend.
+    /// tokio-postgres's `batch_execute` (the simple protocol).
+    async fn execute_native(&self, conn: &mut PostgresConnection, sql: &str) -> Result<(), Native> {
+        conn.client()
+            .batch_execute(sql)
+            .await
+            .map_err(|e| Native::Failed(e.to_string()))
+    }
+
     async fn kill_session(&self, conn: &mut PostgresConnection) -> Result<(), String> {
         let pid = conn
             .query("SELECT pg_backend_pid()", &[])

@@ -7,7 +7,7 @@ use adapter_sqlite::{SqliteConnection, SqliteConnector};
 use pool_core::async_trait;
 
 use crate::marker::Marker;
-use crate::target::{ColumnTypes, ConformanceTarget, SessionVariable};
+use crate::target::{ColumnTypes, ConformanceTarget, Native, SessionVariable};
 
 /// The environment variable naming where the database files go (a directory of the target's
 /// own is made inside it).
@@ -105,6 +105,15 @@ impl ConformanceTarget for SqliteTarget {
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000000) \
          SELECT count(*) FROM c"
             .to_owned()
+    }
+
+    /// rusqlite's `execute_batch` on the connection's own thread.
+    async fn execute_native(&self, conn: &mut SqliteConnection, sql: &str) -> Result<(), Native> {
+        let sql = sql.to_owned();
+        conn.with_native(move |c| c.execute_batch(&sql))
+            .await
+            .map_err(|e| Native::Failed(e.to_string()))?
+            .map_err(|e| Native::Failed(e.to_string()))
     }
 
     async fn kill_session(&self, conn: &mut SqliteConnection) -> Result<(), String> {
