@@ -186,6 +186,12 @@ impl<M: Connector> Inner<M> {
             {
                 return Ok(Some(ready));
             }
+            // Each discard starts a replacement that soon lies idle; without this bound a
+            // server that accepts sessions but never answers a ping would keep `try_get`
+            // validating replacements forever (found by the model test).
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
         }
     }
 

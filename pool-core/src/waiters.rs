@@ -103,6 +103,11 @@ impl<T> WaiterQueue<T> {
 
     /// Takes a place at the front of the line, ahead of everyone waiting: for a caller that
     /// was already served once and must try again (its connection failed validation).
+    ///
+    /// Tickets are positions, so a place can only be added at either end. When two callers'
+    /// connections fail validation at the same moment, the one that comes back second stands
+    /// ahead of the first, even if it arrived later: FIFO holds for each caller against
+    /// everyone who never failed, not between two retries racing each other.
     pub(crate) fn push_front(
         &mut self,
         waker: Waker,

@@ -1,5 +1,9 @@
 //! Regression tests for what the model test (`model.rs`) found.
 //!
+//! `try_get` on a pool whose pings hang must give up after one validation timeout: every
+//! discarded connection's replacement lay idle at once, and `try_get` validated replacements
+//! forever.
+//!
 //! A waiter whose connection fails checkout validation must keep its place in line: the
 //! replacement connection goes to it, not to someone who queued after it. Two ways it lost
 //! its place, both seen by the model as a later waiter served while an earlier one still
@@ -145,5 +149,32 @@ async fn on_a_multi_thread_runtime_the_replacement_goes_to_the_waiter_that_faile
     assert_eq!(
         lost, 0,
         "in {lost} of {rounds} rounds the caller queued second got the replacement"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_get_gives_up_when_every_ping_hangs_instead_of_validating_replacements_forever() {
+    let connector = TestConnector::new();
+    let faults = connector.faults();
+    let pool = Pool::builder(connector)
+        .min_size(2)
+        .max_size(2)
+        .configure(|c| {
+            c.test_on_checkout = true;
+            c.validation_bypass = Duration::ZERO;
+            c.health_check_interval = None;
+            c.health_check_timeout = Duration::from_millis(50);
+            c.leak_detection_threshold = None;
+            c.circuit_breaker.enabled = false;
+        })
+        .build()
+        .await
+        .unwrap();
+    faults.set_ping(pool_core::testing::Behavior::Hang);
+    let outcome = tokio::time::timeout(Duration::from_secs(5), pool.try_get()).await;
+    let got = outcome.expect("try_get returned within a few validation timeouts");
+    assert!(
+        got.unwrap().is_none(),
+        "no connection passes a hanging ping"
     );
 }
