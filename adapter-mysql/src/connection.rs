@@ -13,6 +13,7 @@ use pool_core::{
 use crate::cancel::{Timed, with_timeout};
 use crate::connector::Shared;
 use crate::error::{classify, error_class};
+use crate::incarnation::Incarnation;
 use crate::types;
 
 /// One MySQL/MariaDB session, opened by [`MysqlConnector`](crate::MysqlConnector).
@@ -28,17 +29,31 @@ pub struct MysqlConnection {
     /// `None` once closed.
     conn: Option<Conn>,
     id: u32,
+    /// The server process that opened the session, which a side connection's `KILL` must
+    /// reach (see the `incarnation` module); `None` if the server would not say.
+    incarnation: Option<Incarnation>,
     broken: bool,
+    /// Set while a neutral-API call is on its way; still set afterwards means the caller
+    /// dropped the call halfway and its statement may still be running.
+    in_flight: bool,
+    /// A statement that outlived its timeout was not confirmed stopped.
+    unsettled: bool,
+    /// The session is gone: an I/O error, or the server ended it. Nothing to kill.
+    session_lost: bool,
     query_timeout: Option<Duration>,
     shared: Arc<Shared>,
 }
 
 impl MysqlConnection {
-    pub(crate) fn new(conn: Conn, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(conn: Conn, incarnation: Option<Incarnation>, shared: Arc<Shared>) -> Self {
         Self {
             id: conn.id(),
             conn: Some(conn),
+            incarnation,
             broken: false,
+            in_flight: false,
+            unsettled: false,
+            session_lost: false,
             query_timeout: None,
             shared,
         }
@@ -64,6 +79,13 @@ impl MysqlConnection {
         self.id
     }
 
+    /// Makes the connection believe another server process opened its session, as after a
+    /// restart: a `KILL` on its behalf is then refused. For tests of that guard.
+    #[doc(hidden)]
+    pub fn pretend_the_server_restarted_for_testing(&mut self) {
+        self.incarnation = Some(Incarnation::elsewhere());
+    }
+
     /// Marks the connection unusable, so the pool closes it instead of reusing it.
     pub fn mark_broken(&mut self) {
         self.broken = true;
@@ -87,12 +109,14 @@ impl MysqlConnection {
         let error = classify(error);
         if error.class() == ErrorClass::Connection {
             self.broken = true;
+            self.session_lost = true;
         }
         Error::Backend(error)
     }
 
     /// Settles a statement run under the query timeout.
     fn settle<T>(&mut self, outcome: Timed<std::result::Result<T, Failure>>) -> Result<T> {
+        self.in_flight = false;
         match outcome {
             Timed::Finished(Ok(value)) => Ok(value),
             Timed::Finished(Err(Failure::Driver(e))) => Err(self.fail(e)),
@@ -109,6 +133,7 @@ impl MysqlConnection {
                 };
                 if !in_sync {
                     self.broken = true;
+                    self.unsettled = result.is_none();
                 }
                 Err(Error::QueryTimeout(
                     self.query_timeout.unwrap_or(Duration::ZERO),
@@ -182,12 +207,14 @@ impl ConnectionProtocol for MysqlConnection {
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let params = types::params(params)?;
-        let (limit, cancel_timeout, id) = (
+        let (limit, cancel_timeout, id, at) = (
             self.query_timeout,
             self.shared.options.cancel_timeout(),
             self.id,
+            self.incarnation,
         );
         let shared = Arc::clone(&self.shared);
+        self.in_flight = true;
         let conn = self.open_conn()?;
         let run = async {
             if params.is_empty() {
@@ -204,7 +231,7 @@ impl ConnectionProtocol for MysqlConnection {
         let outcome = with_timeout(
             run,
             limit,
-            || async move { shared.kill_query(id).await },
+            || async move { shared.kill_query(id, at).await },
             cancel_timeout,
         )
         .await;
@@ -213,12 +240,14 @@ impl ConnectionProtocol for MysqlConnection {
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let params = types::params(params)?;
-        let (limit, cancel_timeout, id) = (
+        let (limit, cancel_timeout, id, at) = (
             self.query_timeout,
             self.shared.options.cancel_timeout(),
             self.id,
+            self.incarnation,
         );
         let shared = Arc::clone(&self.shared);
+        self.in_flight = true;
         let conn = self.open_conn()?;
         let run = async {
             if params.is_empty() {
@@ -233,7 +262,7 @@ impl ConnectionProtocol for MysqlConnection {
         let outcome = with_timeout(
             run,
             limit,
-            || async move { shared.kill_query(id).await },
+            || async move { shared.kill_query(id, at).await },
             cancel_timeout,
         )
         .await;
@@ -266,18 +295,29 @@ impl ConnectionProtocol for MysqlConnection {
         self.broken || self.conn.as_ref().is_none_or(Conn::is_disconnected)
     }
 
-    /// Sends `COM_QUIT` and closes the socket. A broken connection (a statement abandoned
-    /// halfway, an I/O error) is ended with `KILL CONNECTION` from a side connection instead:
-    /// `COM_QUIT` would wait behind the abandoned statement, which keeps running on the server
-    /// (MariaDB only notices a vanished client every few seconds, and not at all for a
-    /// statement that never checks). Killing a session that is already gone is harmless.
+    /// Sends `COM_QUIT` and closes the socket. When a statement may still be running on the
+    /// server (a call was abandoned halfway, or one that outlived its timeout was not
+    /// confirmed stopped), the session is ended with `KILL CONNECTION` from a side connection
+    /// instead: `COM_QUIT` would wait behind the statement, which keeps running (MariaDB
+    /// notices a vanished client only every few seconds, and not at all for a statement that
+    /// never checks). The side connection kills only on the server process that opened the
+    /// session (see the `incarnation` module). A session already known gone (an I/O error,
+    /// or the server ended it) gets no side connection at all: there is nothing to kill, and
+    /// during an outage the side connect would only wait.
     async fn close(&mut self) -> Result<()> {
         let Some(conn) = self.conn.take() else {
             return Ok(());
         };
-        if self.broken || conn.is_disconnected() {
+        let may_be_running =
+            !self.session_lost && (self.in_flight || self.unsettled || conn.is_disconnected());
+        if may_be_running {
             drop(conn);
-            let _ = self.shared.kill_connection(self.id).await;
+            if let Err(e) = self.shared.kill_connection(self.id, self.incarnation).await {
+                tracing::debug!(error = %e, id = self.id, "ending an abandoned session failed");
+            }
+            return Ok(());
+        }
+        if self.session_lost {
             return Ok(());
         }
         conn.disconnect()

@@ -9,6 +9,7 @@ use pool_core::{BackendError, Connector, Error, Result, async_trait};
 
 use crate::connection::MysqlConnection;
 use crate::error::classify;
+use crate::incarnation::{self, Incarnation};
 use crate::options::MysqlOptions;
 use crate::sessions::SessionRegistry;
 use crate::tls::TlsPlan;
@@ -104,8 +105,11 @@ impl Connector for MysqlConnector {
     type Connection = MysqlConnection;
 
     async fn connect(&self) -> Result<MysqlConnection> {
-        let conn = self.shared.open(true).await?;
-        Ok(MysqlConnection::new(conn, Arc::clone(&self.shared)))
+        let mut conn = self.shared.open(true).await?;
+        // One round trip, so a later KILL from a side connection can check it reaches the
+        // same server process (see the `incarnation` module).
+        let at = incarnation::read(&mut conn).await;
+        Ok(MysqlConnection::new(conn, at, Arc::clone(&self.shared)))
     }
 }
 
@@ -159,23 +163,38 @@ impl Shared {
     }
 
     /// Interrupts the statement running on session `id`, through a side connection.
-    pub(crate) async fn kill_query(&self, id: u32) -> Result<()> {
-        self.kill(format!("KILL QUERY {id}")).await
+    pub(crate) async fn kill_query(&self, id: u32, at: Option<Incarnation>) -> Result<()> {
+        self.kill(format!("KILL QUERY {id}"), at).await
     }
 
     /// Ends session `id` on the server, through a side connection: for a connection whose
     /// statement was abandoned halfway, which `COM_QUIT` would only reach after the statement
     /// finished on its own.
-    pub(crate) async fn kill_connection(&self, id: u32) -> Result<()> {
-        self.kill(format!("KILL CONNECTION {id}")).await
+    pub(crate) async fn kill_connection(&self, id: u32, at: Option<Incarnation>) -> Result<()> {
+        self.kill(format!("KILL CONNECTION {id}"), at).await
     }
 
-    async fn kill(&self, statement: String) -> Result<()> {
+    /// Sends `statement` from a side connection, but only to the server process that opened
+    /// the session (`at`): after a restart, session ids start again from 1 and the id may now
+    /// be someone else's.
+    async fn kill(&self, statement: String, at: Option<Incarnation>) -> Result<()> {
+        let refused = |why: &str| {
+            Err(Error::Backend(BackendError::connection(format!(
+                "not sending `{statement}`: {why}"
+            ))))
+        };
+        let Some(expected) = at else {
+            return refused("the session's server process is unknown");
+        };
         let mut side = self.open(true).await?;
-        let killed = side
-            .query_drop(statement)
-            .await
-            .map_err(|e| Error::Backend(classify(e)));
+        let killed = match incarnation::read(&mut side).await {
+            Some(found) if found.same_as(expected) => side
+                .query_drop(&statement)
+                .await
+                .map_err(|e| Error::Backend(classify(e))),
+            Some(_) => refused("the server restarted since the session opened"),
+            None => refused("the side connection could not tell which server process it reached"),
+        };
         let _ = side.disconnect().await;
         killed
     }

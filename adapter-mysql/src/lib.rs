@@ -75,6 +75,7 @@ mod connection;
 mod connector;
 mod credentials;
 pub mod error;
+mod incarnation;
 pub mod options;
 pub mod sessions;
 pub mod tls;
