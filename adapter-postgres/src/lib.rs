@@ -85,6 +85,38 @@
 //! timeout, so a blackholed server is noticed within a minute instead of hours (see
 //! [`PostgresOptions`] for the numbers). [`PostgresConnection`] documents the value mapping,
 //! the query timeout, the session reset and the statement cache.
+//!
+//! ## Returning a connection: why the default sends nothing
+//!
+//! A pool must give the next holder a session with no open or failed transaction and none of
+//! the previous holder's session state. Resetting on every return (`ROLLBACK` plus
+//! `DISCARD ALL`, this adapter's old default) costs a round trip per checkout, throws away the
+//! statement cache, and the `ROLLBACK` outside a transaction makes the server log
+//! `WARNING: there is no transaction in progress` every time. So the adapter finds out what
+//! needs cleaning instead of guessing:
+//!
+//! * **Transactions**: PostgreSQL reports the transaction status (idle, in a transaction, in a
+//!   failed one) in every `ReadyForQuery`. tokio-postgres does not expose it, so the adapter
+//!   dials its own sockets (honouring every host, port, timeout and keepalive setting of the
+//!   connection string) and puts a small reader between the driver and the socket, above TLS,
+//!   that watches the message headers go by. `ROLLBACK` is sent only when a transaction is
+//!   open or failed, whether the holder used the neutral API or [`PostgresConnection::client`].
+//! * **Session state**: the same reader scans the SQL of every `Query` and `Parse` message for
+//!   statements that keep state past their transaction (`SET`, `RESET`, `LISTEN`, `PREPARE`,
+//!   `DECLARE`, `CREATE TEMP …`, `set_config`, session advisory locks, `DO`, …), remembers
+//!   prepared statements that do so (their later `Bind`s count too), and treats a
+//!   `ParameterStatus` change (`SET TimeZone` from inside a function, `SET ROLE`) the same way.
+//!   Only then does the return run `DISCARD ALL` minus `DEALLOCATE ALL`, which keeps the
+//!   statement cache.
+//! * **Everything else**: a return sends nothing and spawns no task; the connection goes
+//!   straight back to the pool's fast lane.
+//!
+//! The scan cannot see state that a function or procedure changes from inside without the
+//! server reporting it (a PL/pgSQL `SET work_mem` behind `SELECT f()`). Applications that do
+//! that choose a reset that runs on every return ([`SessionReset`]). HikariCP makes the same
+//! trade: it resets only the state its JDBC API saw change. The other variants never send a
+//! `ROLLBACK` to an idle session either. [`PostgresConnection::server_notices`] counts the
+//! warnings a session received; the tests check that the pool's own statements draw none.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 

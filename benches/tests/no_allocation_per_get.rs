@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use benches::alloc_count::{self, CountingAlloc};
-use benches::competitors::{BenchPool, OursPool};
+use benches::competitors::{BenchPool, OursFairPool, OursPool};
 use benches::workload::{self, Hold};
 
 #[global_allocator]
@@ -19,9 +19,9 @@ static ALLOC: CountingAlloc = CountingAlloc;
 const CYCLES: u64 = 1_000;
 
 /// Allocations per checkout in the steady state.
-fn per_get(hold: Hold, size: usize, tasks: usize) -> f64 {
+fn per_get<P: BenchPool>(hold: Hold, size: usize, tasks: usize) -> f64 {
     let runtime = workload::runtime();
-    let pool = Arc::new(runtime.block_on(OursPool::build(size)));
+    let pool = Arc::new(runtime.block_on(P::build(size)));
     let run = |cycles: u64| {
         let before = alloc_count::allocations();
         runtime
@@ -47,13 +47,23 @@ fn a_checkout_allocates_nothing_with_or_without_waiting() {
         (Hold::Yield, 4, 16),
         (Hold::Yield, 16, 256),
     ] {
-        let allocations = per_get(hold, size, tasks);
-        // Background tasks and the runtime allocate a few times in any window (under 0.001
-        // per get here); an allocation on every checkout shows as 1.0, on every tenth as 0.1.
-        assert!(
-            allocations < 0.01,
-            "{} size {size} tasks {tasks}: {allocations:.4} allocations per get",
-            hold.label()
-        );
+        // The defaults (session reset on return, checkout validation, leak tracking) and the
+        // fair configuration alike.
+        for (name, allocations) in [
+            (OursPool::NAME, per_get::<OursPool>(hold, size, tasks)),
+            (
+                OursFairPool::NAME,
+                per_get::<OursFairPool>(hold, size, tasks),
+            ),
+        ] {
+            // Background tasks and the runtime allocate a few times in any window (under
+            // 0.001 per get here); an allocation on every checkout shows as 1.0, on every
+            // tenth as 0.1.
+            assert!(
+                allocations < 0.01,
+                "{name}, {} size {size} tasks {tasks}: {allocations:.4} allocations per get",
+                hold.label()
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use adapter_postgres::PostgresConnector;
 use adapter_postgres::tokio_postgres::{self, Client, NoTls, Statement};
-use pool_core::{ConnectionProtocol, Connector, Pool};
+use pool_core::{ConnectionProtocol, Connector, Pool, PoolConfig};
 use tokio::sync::Mutex;
 
 use crate::drive::{Group, Loop, Suite, setup, text};
@@ -32,13 +32,19 @@ pub fn suite() -> Suite {
                     "adapter-postgres, 16 dedicated, no pool (16 tasks)",
                     adapter,
                 ),
-                setup("pool-core 16 conns / 64 tasks, reset off", || ours(false)),
+                setup(
+                    "pool-core 16 / 64, defaults, native client + prepare_cached",
+                    || ours_native(PoolConfig::default()),
+                ),
+                setup("pool-core 16 / 64, defaults, neutral API", || {
+                    ours(PoolConfig::default())
+                }),
                 setup(
                     "pool-core 16 / 64, fair config, native client + prepare_cached",
-                    ours_native,
+                    || ours_native(benches::competitors::fair_config(CONNECTIONS)),
                 ),
-                setup("pool-core 16 / 64, default reset (DISCARD ALL)", || {
-                    ours(true)
+                setup("pool-core 16 / 64, fair config, neutral API", || {
+                    ours(benches::competitors::fair_config(CONNECTIONS))
                 }),
                 setup("deadpool-postgres 16 / 64 (prepare_cached)", deadpool),
                 setup("bb8-postgres 16 / 64 (statement prepared on connect)", bb8),
@@ -81,12 +87,18 @@ async fn adapter() -> Result<Loop<Vec<Mutex<adapter_postgres::PostgresConnection
     }))
 }
 
-async fn ours(reset: bool) -> Result<Loop<Pool<PostgresConnector>>, String> {
+/// `config` with the pool sized like the others (16 connections, all opened at start).
+fn sized(mut config: PoolConfig) -> PoolConfig {
+    config.min_size = Some(CONNECTIONS);
+    config.max_size = CONNECTIONS;
+    config
+}
+
+/// The neutral API: `query` through the adapter's statement cache.
+async fn ours(config: PoolConfig) -> Result<Loop<Pool<PostgresConnector>>, String> {
     let connector = PostgresConnector::from_url(&adapter_url()).map_err(text)?;
     let pool = Pool::builder(connector)
-        .min_size(CONNECTIONS)
-        .max_size(CONNECTIONS)
-        .configure(|c| c.reset_on_return = reset)
+        .config(sized(config))
         .build()
         .await
         .map_err(text)?;
@@ -98,13 +110,12 @@ async fn ours(reset: bool) -> Result<Loop<Pool<PostgresConnector>>, String> {
     }))
 }
 
-/// The pool with the competitors' per-checkout work (no reset, no validation, no leak
-/// tracking: `fair_config`) and the query as deadpool-postgres runs it: the native client with
-/// a cached prepared statement. What is left is the pool.
-async fn ours_native() -> Result<Loop<Pool<PostgresConnector>>, String> {
+/// The query as deadpool-postgres runs it: the native client with a cached prepared
+/// statement.
+async fn ours_native(config: PoolConfig) -> Result<Loop<Pool<PostgresConnector>>, String> {
     let connector = PostgresConnector::from_url(&adapter_url()).map_err(text)?;
     let pool = Pool::builder(connector)
-        .config(benches::competitors::fair_config(CONNECTIONS))
+        .config(sized(config))
         .build()
         .await
         .map_err(text)?;
