@@ -67,6 +67,13 @@
 //!   query timeout remain the faster guards against a blackholed socket.
 //! * `mysql_async` would switch a loopback TCP connection to the server's Unix socket; this
 //!   adapter turns that off by default (`prefer_socket=false`): one connect, one session.
+//! * Closing: a healthy connection sends `COM_QUIT`. One whose statement may still be running
+//!   (a call abandoned halfway, a timed-out statement not confirmed stopped) is ended with
+//!   `KILL CONNECTION` from a side connection; one already gone (an I/O error, or the server
+//!   ended the session) opens nothing. Every side `KILL`, this one and the query timeout's,
+//!   first checks that it reaches the server process that opened the session (`@@server_id`
+//!   and the server's start time, read at connect in the same round trip): after a restart
+//!   ids start again from 1, and an unguarded `KILL` could end a stranger's session.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
