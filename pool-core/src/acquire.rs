@@ -456,7 +456,6 @@ impl<M: Connector> Future for Acquire<'_, M> {
         // Later arrivals need not look: while the lane is closed, a returner that parked
         // anyway sees the flag after parking and absorbs the stash itself.
         let parked = if st.waiters.waiting() == 1 {
-            st.stash.announce();
             st.absorb_stash()
         } else {
             Absorbed::new()

@@ -51,6 +51,7 @@ mod protocol;
 mod stash;
 mod state;
 mod stats;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod value;

@@ -14,18 +14,31 @@
 //!
 //! Fairness: the lane is open only while nobody waits in line, the pool is not closed and not
 //! above its maximum size. The first caller to queue raises the waiter queue's presence flag,
-//! then looks into every slot under the lock; a returner parks first, then checks the flag. A full fence on
-//! both sides between the write and the read means at least one of them sees the other, so a
-//! parked connection can never sit unseen while someone waits for one (the lost wake-up that
-//! deadlocked bb8 and hangs qp).
+//! then, under the lock, takes out whatever is parked; a returner parks first, then checks the
+//! flag. Both sides touch the returner's slot with an atomic swap (acquire-release), and swaps
+//! of one word are totally ordered: if the waiter's swap comes first, the returner's swap reads
+//! what it left and so also sees the flag raised before it; if the returner's comes first, the
+//! waiter takes the connection. Either way a parked connection never sits unseen while someone
+//! waits for one (the lost wake-up that deadlocked bb8 and hangs qp), with no fence on the
+//! return path. Closing and a shrinking resize raise their flag and take everything out the
+//! same way.
+//!
+//! The handshake is model-checked with loom over every interleaving of a returner, a waiter
+//! and a closer (`stash/loom_fast_lane.rs`, `cargo xtask loom`): the check fails when the
+//! returner skips its look at the flag, when the first waiter skips taking out the parked
+//! connections, or when the swaps are relaxed; it passes without the `SeqCst` fences this
+//! handshake used to have on both sides, which the swaps make redundant.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 use crossbeam_utils::CachePadded;
-use crossbeam_utils::atomic::AtomicCell;
 
 use crate::conn::Conn;
+use crate::sync::AtomicCell;
+use crate::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(all(test, pool_loom))]
+mod loom_fast_lane;
 
 /// One parked connection or none. `Option<Conn>` is one pointer (the connection is boxed), so
 /// the cell is a plain atomic word: parking and taking are one atomic swap each.
@@ -48,7 +61,13 @@ impl<C> Stash<C> {
         // Twice the cores: threads get slots round-robin, so neighbouring worker threads land
         // on different slots even when other threads took numbers in between.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let slots = (0..(cores * 2).clamp(2, 64))
+        Self::with_slots((cores * 2).clamp(2, 64), anyone_waiting)
+    }
+
+    /// A stash with `count` slots (the model check picks the count; `new` sizes it from the
+    /// cores).
+    fn with_slots(count: usize, anyone_waiting: Arc<AtomicBool>) -> Self {
+        let slots = (0..count)
             .map(|_| CachePadded::new(AtomicCell::new(None)))
             .collect();
         Self {
@@ -85,16 +104,9 @@ impl<C> Stash<C> {
     /// meanwhile and may not have seen the parked connection: the caller must absorb the stash
     /// under the lock.
     pub(crate) fn still_open_after_park(&self) -> bool {
-        // Pairs with the fence in `announce`: parking, then reading the flags, against
-        // raising a flag, then looking into the slots.
-        fence(Ordering::SeqCst);
+        // No fence needed: the park was a swap on the slot that whoever raised a flag swaps
+        // afterwards (see the module docs).
         self.is_open()
-    }
-
-    /// Called under the pool's lock after raising a flag (a waiter queued, or the pool closed)
-    /// and before looking into the slots; see the module docs.
-    pub(crate) fn announce(&self) {
-        fence(Ordering::SeqCst);
     }
 
     /// Closes the lane while the pool holds more connections than its maximum, and opens it
@@ -102,16 +114,12 @@ impl<C> Stash<C> {
     pub(crate) fn set_over_capacity(&self, over: bool) {
         if self.over_capacity.load(Ordering::Relaxed) != over {
             self.over_capacity.store(over, Ordering::Relaxed);
-            if over {
-                self.announce();
-            }
         }
     }
 
     /// Closes the lane for good (the pool is closing); absorb the stash afterwards.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        self.announce();
     }
 
     /// Takes any parked connection, for a checkout that found the idle set empty (under the
@@ -131,7 +139,9 @@ impl<C> Stash<C> {
 }
 
 /// A number per thread, handed out in the order threads first use a pool.
+#[cfg(not(all(test, pool_loom)))]
 fn thread_number() -> usize {
+    use std::sync::atomic::AtomicUsize;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +149,24 @@ fn thread_number() -> usize {
     NUMBER.with(|n| *n)
 }
 
-#[cfg(test)]
+/// The same numbering for the model check: loom runs all its threads on one OS thread and
+/// replays every execution from the start, so the per-thread number and the counter are
+/// loom's, fresh in each execution. The counter is a plain atomic inside it: which slot a
+/// thread gets is no part of the handshake, and a loom atomic would only multiply the
+/// interleavings to explore.
+#[cfg(all(test, pool_loom))]
+fn thread_number() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    loom::lazy_static! {
+        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
+    }
+    loom::thread_local! {
+        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
+}
+
+#[cfg(all(test, not(pool_loom)))]
 mod tests {
     use super::*;
 

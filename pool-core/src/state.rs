@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::task::Waker;
 
 use smallvec::SmallVec;
@@ -22,6 +21,7 @@ use crate::conn::{Conn, ConnMeta};
 use crate::error::{BackendError, Error, PoolCounts, Result};
 use crate::inner::CountedIn;
 use crate::stash::Stash;
+use crate::sync::atomic::AtomicBool;
 use crate::waiters::WaiterQueue;
 
 pub(crate) struct State<C> {

@@ -16,11 +16,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::sync::atomic::{AtomicBool, Ordering};
 
 enum Entry<T> {
     Waiting {

@@ -6,6 +6,7 @@
 mod bench;
 mod conformance;
 mod fuzz;
+mod loom;
 mod services;
 
 use std::process::{Command, ExitCode};
@@ -40,6 +41,9 @@ enum Task {
     /// missing): `--seconds N` per target, `--target NAME` for one; fails on any crash and
     /// names the input (part of the release check, not of CI).
     Fuzz(fuzz::FuzzArgs),
+    /// Check pool-core's fast lane with loom over every interleaving of a returner, a waiter
+    /// and a closer (`--preemptions N` bounds it; CI runs `--preemptions 3 --debug`).
+    Loom(loom::LoomArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Task::Load(args) => bench::load(&args),
         Task::Soak(args) => bench::soak(&args),
         Task::Fuzz(args) => fuzz::fuzz(&args),
+        Task::Loom(args) => loom::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,6 +86,8 @@ fn ci() -> Result<(), String> {
     cargo(&["test", "--workspace", "--all-features", "--doc"])?;
     // The conformance matrix, with every database required: a skip is a failure in CI.
     conformance::run(&conformance::ConformanceArgs::require_all())?;
+    // The fast lane's model check, bounded (the exhaustive run is `cargo xtask loom`).
+    loom::run(&loom::LoomArgs::bounded_for_ci())?;
     Ok(())
 }
 
