@@ -84,16 +84,20 @@ mod credentials;
 pub mod error;
 mod incarnation;
 pub mod options;
+mod session_sql;
+mod session_tracker;
 pub mod sessions;
 pub mod tls;
+mod tracked;
 pub mod types;
 
 pub use connection::MysqlConnection;
 pub use connector::MysqlConnector;
 pub use credentials::{PasswordProvider, ProviderError};
 pub use error::error_class;
-pub use options::MysqlOptions;
+pub use options::{MysqlOptions, SessionReset};
 pub use tls::{SslMode, TlsRoots};
+pub use tracked::TrackedConn;
 
 /// The driver, re-exported so callers of [`MysqlConnection::conn`] use the same version.
 pub use mysql_async;
