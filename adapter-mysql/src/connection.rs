@@ -15,7 +15,7 @@ use crate::connector::Shared;
 use crate::error::{classify, error_class};
 use crate::incarnation::Incarnation;
 use crate::options::SessionReset;
-use crate::session_tracker::{Cleanup, SessionTracker};
+use crate::session_tracker::{Cleanup, SessionTracker, last_status};
 use crate::tracked::TrackedConn;
 use crate::types;
 
@@ -57,7 +57,7 @@ impl MysqlConnection {
     pub(crate) fn new(conn: Conn, incarnation: Option<Incarnation>, shared: Arc<Shared>) -> Self {
         Self {
             id: conn.id(),
-            tracker: SessionTracker::new(&conn),
+            tracker: SessionTracker::new(last_status(&conn)),
             conn: Some(conn),
             incarnation,
             broken: false,
@@ -331,7 +331,8 @@ impl ConnectionProtocol for MysqlConnection {
         let policy = self.shared.options.session_reset();
         match &self.conn {
             Some(conn)
-                if !self.is_broken() && self.tracker.cleanup(conn, policy) == Cleanup::Nothing =>
+                if !self.is_broken()
+                    && self.tracker.cleanup(last_status(conn), policy) == Cleanup::Nothing =>
             {
                 ResetStart::Done
             }
@@ -377,7 +378,7 @@ impl ConnectionProtocol for MysqlConnection {
                 return Err(self.reset_failed(e));
             }
             if let Some(conn) = &self.conn {
-                self.tracker.reset_done(conn);
+                self.tracker.reset_done(last_status(conn));
             }
         }
         Ok(())
@@ -432,7 +433,7 @@ impl MysqlConnection {
     /// What a return must send now under `policy`.
     fn cleanup(&self, policy: SessionReset) -> Result<Cleanup> {
         match &self.conn {
-            Some(conn) => Ok(self.tracker.cleanup(conn, policy)),
+            Some(conn) => Ok(self.tracker.cleanup(last_status(conn), policy)),
             None => Err(Error::Backend(BackendError::connection(
                 "this MySQL connection was already closed",
             ))),

@@ -53,12 +53,13 @@ pub(crate) struct SessionTracker {
 }
 
 impl SessionTracker {
-    /// A tracker for a session just opened (its setup statements read to the end).
-    pub(crate) fn new(conn: &Conn) -> Self {
+    /// A tracker for a session just opened (its setup statements read to the end), whose
+    /// last OK packet carried `status`.
+    pub(crate) fn new(status: Option<StatusFlags>) -> Self {
         Self {
             dirty: false,
             unread: false,
-            baseline: session_flags(conn),
+            baseline: status.map(session_variable_flags),
         }
     }
 
@@ -92,18 +93,20 @@ impl SessionTracker {
         self.unread = false;
     }
 
-    /// `COM_RESET_CONNECTION` succeeded: the session is as new.
-    pub(crate) fn reset_done(&mut self, conn: &Conn) {
+    /// `COM_RESET_CONNECTION` succeeded, its OK packet carrying `status`: the session is as
+    /// new.
+    pub(crate) fn reset_done(&mut self, status: Option<StatusFlags>) {
         self.dirty = false;
         self.unread = false;
-        self.baseline = session_flags(conn);
+        self.baseline = status.map(session_variable_flags);
     }
 
-    /// What a return must send under `policy`.
-    pub(crate) fn cleanup(&self, conn: &Conn, policy: SessionReset) -> Cleanup {
+    /// What a return must send under `policy`, the session's last OK packet having carried
+    /// `status` (`None`: the driver kept none, as after an error).
+    pub(crate) fn cleanup(&self, status: Option<StatusFlags>, policy: SessionReset) -> Cleanup {
         let session_changed = || {
             self.dirty
-                || match (self.baseline, session_flags(conn)) {
+                || match (self.baseline, status.map(session_variable_flags)) {
                     (Some(baseline), Some(now)) => baseline != now,
                     // Not known at connect: one reset establishes it.
                     (None, _) => true,
@@ -115,7 +118,7 @@ impl SessionTracker {
             SessionReset::ResetConnection => Cleanup::ResetConnection,
             SessionReset::Tracked if session_changed() => Cleanup::ResetConnection,
             SessionReset::Tracked | SessionReset::RollbackOnly => {
-                if self.transaction_may_be_open(conn) {
+                if self.transaction_may_be_open(status) {
                     Cleanup::Rollback
                 } else {
                     Cleanup::Nothing
@@ -125,20 +128,153 @@ impl SessionTracker {
     }
 
     /// Open, or not known to be closed.
-    fn transaction_may_be_open(&self, conn: &Conn) -> bool {
-        if self.unread {
-            return true;
-        }
-        conn.last_ok_packet().is_none_or(|ok| {
-            ok.status_flags().intersects(
-                StatusFlags::SERVER_STATUS_IN_TRANS | StatusFlags::SERVER_MORE_RESULTS_EXISTS,
-            )
-        })
+    fn transaction_may_be_open(&self, status: Option<StatusFlags>) -> bool {
+        self.unread
+            || status.is_none_or(|flags| {
+                flags.intersects(
+                    StatusFlags::SERVER_STATUS_IN_TRANS | StatusFlags::SERVER_MORE_RESULTS_EXISTS,
+                )
+            })
     }
 }
 
-/// The session-variable flags of the last OK packet, if the driver kept one.
-fn session_flags(conn: &Conn) -> Option<StatusFlags> {
-    conn.last_ok_packet()
-        .map(|ok| ok.status_flags() & SESSION_VARIABLE_FLAGS)
+/// The status flags of the last OK packet `conn` read, if the driver kept one (it drops it at
+/// an error).
+pub(crate) fn last_status(conn: &Conn) -> Option<StatusFlags> {
+    conn.last_ok_packet().map(|ok| ok.status_flags())
+}
+
+fn session_variable_flags(status: StatusFlags) -> StatusFlags {
+    status & SESSION_VARIABLE_FLAGS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: StatusFlags = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+    const IN_TRANS: StatusFlags =
+        StatusFlags::SERVER_STATUS_AUTOCOMMIT.union(StatusFlags::SERVER_STATUS_IN_TRANS);
+
+    fn clean() -> SessionTracker {
+        SessionTracker::new(Some(IDLE))
+    }
+
+    #[test]
+    fn an_idle_untouched_session_needs_nothing() {
+        let tracker = clean();
+        assert_eq!(
+            tracker.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::Nothing
+        );
+        // Flags that say nothing about the session's state do not count.
+        let slow =
+            IDLE | StatusFlags::SERVER_QUERY_WAS_SLOW | StatusFlags::SERVER_STATUS_NO_INDEX_USED;
+        assert_eq!(
+            tracker.cleanup(Some(slow), SessionReset::Tracked),
+            Cleanup::Nothing
+        );
+        assert_eq!(
+            tracker.cleanup(Some(IDLE), SessionReset::RollbackOnly),
+            Cleanup::Nothing
+        );
+        assert_eq!(
+            tracker.cleanup(Some(IDLE), SessionReset::ResetConnection),
+            Cleanup::ResetConnection
+        );
+    }
+
+    #[test]
+    fn an_open_or_unknown_transaction_is_rolled_back() {
+        let tracker = clean();
+        for policy in [SessionReset::Tracked, SessionReset::RollbackOnly] {
+            assert_eq!(tracker.cleanup(Some(IN_TRANS), policy), Cleanup::Rollback);
+            // After an error the driver keeps no OK packet.
+            assert_eq!(tracker.cleanup(None, policy), Cleanup::Rollback);
+            let more = IDLE | StatusFlags::SERVER_MORE_RESULTS_EXISTS;
+            assert_eq!(tracker.cleanup(Some(more), policy), Cleanup::Rollback);
+        }
+        let mut unread = clean();
+        unread.may_leave_results();
+        assert_eq!(
+            unread.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::Rollback
+        );
+        unread.caught_up();
+        assert_eq!(
+            unread.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::Nothing
+        );
+    }
+
+    #[test]
+    fn session_state_needs_the_full_reset_unless_only_rollback_is_asked_for() {
+        let mut tracker = clean();
+        tracker.will_send(b"SELECT 1");
+        assert_eq!(
+            tracker.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::Nothing
+        );
+        tracker.will_send(b"SET @x = 1");
+        tracker.will_send(b"SELECT 1");
+        assert_eq!(
+            tracker.cleanup(Some(IN_TRANS), SessionReset::Tracked),
+            Cleanup::ResetConnection
+        );
+        assert_eq!(
+            tracker.cleanup(Some(IDLE), SessionReset::RollbackOnly),
+            Cleanup::Nothing
+        );
+        tracker.reset_done(Some(IDLE));
+        assert_eq!(
+            tracker.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::Nothing
+        );
+
+        let mut raw = clean();
+        raw.handed_out_the_driver();
+        assert_eq!(
+            raw.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::ResetConnection
+        );
+        assert_eq!(
+            raw.cleanup(Some(IDLE), SessionReset::RollbackOnly),
+            Cleanup::Rollback
+        );
+
+        let mut unseen = clean();
+        unseen.will_send_unseen();
+        assert_eq!(
+            unseen.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::ResetConnection
+        );
+    }
+
+    #[test]
+    fn session_variables_the_status_flags_mirror_are_checked_too() {
+        let tracker = clean();
+        // `SET autocommit = 0` or an sql_mode change made where the scan could not see it.
+        let no_autocommit = StatusFlags::empty();
+        let ansi = IDLE | StatusFlags::SERVER_STATUS_ANSI_QUOTES;
+        let no_backslash = IDLE | StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES;
+        for status in [no_autocommit, ansi, no_backslash] {
+            assert_eq!(
+                tracker.cleanup(Some(status), SessionReset::Tracked),
+                Cleanup::ResetConnection,
+                "{status:?}"
+            );
+        }
+        // A server whose global sql_mode has ANSI_QUOTES starts that way: not a change.
+        let ansi_server = SessionTracker::new(Some(ansi));
+        assert_eq!(
+            ansi_server.cleanup(Some(ansi), SessionReset::Tracked),
+            Cleanup::Nothing
+        );
+        // Unknown at connect: one reset establishes the baseline.
+        let unknown = SessionTracker::new(None);
+        assert_eq!(
+            unknown.cleanup(Some(IDLE), SessionReset::Tracked),
+            Cleanup::ResetConnection
+        );
+    }
 }
