@@ -1,31 +1,10 @@
-//! [`TrackedConn`]: the driver's own API, with the adapter watching what it sends.
+//! [`TrackedConn`]: the driver's own query API, with the adapter reading what it sends.
 //!
-//! `mysql_async` owns its socket, so the adapter cannot read what a holder sends through
-//! [`MysqlConnection::conn`](crate::MysqlConnection::conn), and a return after it costs a
-//! `COM_RESET_CONNECTION`. [`TrackedConn`] implements `mysql_async`'s [`Queryable`] by handing
-//! every call to the connection's `Conn` after reading its SQL the way the neutral API does,
-//! so code written against `Queryable` runs unchanged and a clean return still sends nothing.
-//!
-//! What it can read:
-//!
-//! * text queries (`query`, `query_first`, `query_drop`, `query_iter`, ...) and `prep`: the SQL
-//!   itself;
-//! * `exec*` of a [`Statement`]: it was prepared on this session since its last reset (a reset
-//!   closes every statement), through `prep` here or the neutral API (both read), or through
-//!   `conn()` (which marks the session anyway), so executing it changes nothing the adapter has
-//!   not already counted.
-//!
-//! What it cannot: `exec*` of SQL text (`exec_first("SELECT ... ?", params)`). `mysql_async`'s
-//! `StatementLike` trait is sealed and exposes neither the text nor whether it is text, so
-//! such a call marks the session for a `COM_RESET_CONNECTION` at return. Prepare first:
-//! `let stmt = conn.prep(sql).await?; conn.exec_first(&stmt, params)`; `prep` answers from the
-//! statement cache without a round trip once the statement is known. (Telling a `Statement`
-//! from text relies on [`std::any::type_name`]; should a compiler ever print it differently,
-//! every `exec*` counts as text: a reset too many, never one too few.)
-//!
-//! Results handed out unread (`query_iter`, `exec_iter`, `query_stream`, `exec_stream`) make
-//! the transaction status uncertain until the next call here or through the neutral API has
-//! read them: a return right after one sends `ROLLBACK`.
+//! `mysql_async` owns its socket, so the adapter cannot read what goes through the raw `Conn`;
+//! this wrapper sees each call before handing it to the `Conn`. Telling a prepared `Statement`
+//! from SQL text relies on [`std::any::type_name`]: `mysql_async`'s `StatementLike` is sealed
+//! and exposes neither. Should a compiler ever print the name differently, every `exec*` counts
+//! as text: a reset too many, never one too few (a unit test would notice).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,11 +19,28 @@ use crate::session_tracker::SessionTracker;
 /// `mysql_async`'s boxed future type (its own alias is private).
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = mysql_async::Result<T>> + Send + 'a>>;
 
-/// A [`MysqlConnection`](crate::MysqlConnection)'s driver connection behind `mysql_async`'s
-/// [`Queryable`], with the session's use tracked so a clean return costs nothing.
+/// `mysql_async`'s [`Queryable`] on a [`MysqlConnection`](crate::MysqlConnection)'s driver
+/// connection, with what it sends read like the neutral API's statements, so code written
+/// against `Queryable` runs unchanged and a clean return still sends nothing.
 ///
-/// From [`MysqlConnection::queryable`](crate::MysqlConnection::queryable); see the
-/// [module documentation](self) for what is tracked. Calls here are not bounded by the pool's
+/// From [`MysqlConnection::queryable`](crate::MysqlConnection::queryable). What it reads:
+///
+/// * text queries (`query`, `query_first`, `query_drop`, `query_iter`, …) and `prep`: the SQL,
+///   scanned for statements that keep session state (see the crate documentation, "Returning a
+///   connection");
+/// * `exec*` of a [`Statement`]: it was prepared on this session since its last reset (a reset
+///   closes every statement), through `prep` here or the neutral API (both read), or through
+///   [`MysqlConnection::conn`](crate::MysqlConnection::conn) (which marks the session anyway),
+///   so executing it changes nothing the adapter has not already counted.
+///
+/// What it cannot read: `exec*` of SQL text (`exec_first("SELECT … ?", params)`), because
+/// `mysql_async`'s `StatementLike` exposes neither the text nor whether it is text. Such a call
+/// marks the session for a `COM_RESET_CONNECTION` at return. Prepare first instead, as below:
+/// `prep` answers from the statement cache without a round trip once the statement is known.
+///
+/// Results handed out unread (`query_iter`, `exec_iter`, `query_stream`, `exec_stream`) leave
+/// the transaction status uncertain until a later call here or through the neutral API has read
+/// them: a return right after one sends `ROLLBACK`. Calls here are not bounded by the pool's
 /// query timeout.
 ///
 /// ```no_run
