@@ -6,14 +6,17 @@ use std::time::Duration;
 use mysql_async::prelude::{Protocol, Queryable};
 use mysql_async::{ChangeUserOpts, Conn, QueryResult, Statement};
 use pool_core::{
-    BackendError, ConnectionProtocol, Error, ErrorClass, ParameterStyle, Result, Row, Value,
-    async_trait,
+    BackendError, ConnectionProtocol, Error, ErrorClass, ParameterStyle, ResetStart, Result, Row,
+    Value, async_trait,
 };
 
 use crate::cancel::{Timed, with_timeout};
 use crate::connector::Shared;
 use crate::error::{classify, error_class};
 use crate::incarnation::Incarnation;
+use crate::options::SessionReset;
+use crate::session_tracker::{Cleanup, SessionTracker, last_status};
+use crate::tracked::TrackedConn;
 use crate::types;
 
 /// One MySQL/MariaDB session, opened by [`MysqlConnector`](crate::MysqlConnector).
@@ -21,10 +24,14 @@ use crate::types;
 /// Statements without parameters use the text protocol, so any SQL works (also statements that
 /// cannot be prepared); statements with parameters are prepared once and cached per connection
 /// by `mysql_async` (LRU, [`MysqlOptions::with_statement_cache_size`](crate::MysqlOptions::with_statement_cache_size)).
-/// [`reset`](ConnectionProtocol::reset) clears that cache, since `COM_RESET_CONNECTION` closes
-/// the server's statements.
 ///
-/// For everything else use the driver itself through [`conn`](Self::conn).
+/// On return to the pool the session is cleaned as [`SessionReset`] says; by default only
+/// what the holder changed, so a clean return sends nothing. A `COM_RESET_CONNECTION` clears
+/// the statement cache, since it closes the server's statements; a `ROLLBACK` keeps it.
+///
+/// For everything else use the driver itself: [`queryable`](Self::queryable) (its
+/// `Queryable` API, tracked like the neutral API) or [`conn`](Self::conn) (all of it; the
+/// return then resets the session).
 pub struct MysqlConnection {
     /// `None` once closed.
     conn: Option<Conn>,
@@ -40,6 +47,8 @@ pub struct MysqlConnection {
     unsettled: bool,
     /// The session is gone: an I/O error, or the server ended it. Nothing to kill.
     session_lost: bool,
+    /// What the holder did to the session, for the return's cleanup.
+    tracker: SessionTracker,
     query_timeout: Option<Duration>,
     shared: Arc<Shared>,
 }
@@ -48,6 +57,7 @@ impl MysqlConnection {
     pub(crate) fn new(conn: Conn, incarnation: Option<Incarnation>, shared: Arc<Shared>) -> Self {
         Self {
             id: conn.id(),
+            tracker: SessionTracker::new(last_status(&conn)),
             conn: Some(conn),
             incarnation,
             broken: false,
@@ -61,6 +71,12 @@ impl MysqlConnection {
 
     /// The `mysql_async` connection, for everything the neutral API does not cover.
     ///
+    /// The adapter cannot see what is sent through it (`mysql_async` owns the socket), so with
+    /// [`SessionReset::Tracked`] the return after this call sends `COM_RESET_CONNECTION`
+    /// (which also clears the statement cache). [`queryable`](Self::queryable) offers
+    /// `mysql_async`'s query API without that cost, and [`conn_ref`](Self::conn_ref) its
+    /// read-only accessors.
+    ///
     /// An error there is not seen by [`is_broken`](ConnectionProtocol::is_broken); call
     /// [`mark_broken`](Self::mark_broken) when it means the session is unusable.
     ///
@@ -69,9 +85,37 @@ impl MysqlConnection {
     /// After [`close`](ConnectionProtocol::close), which the pool only calls on connections it
     /// has taken back.
     pub fn conn(&mut self) -> &mut Conn {
+        self.tracker.handed_out_the_driver();
         self.conn
             .as_mut()
             .expect("MysqlConnection::conn called after close")
+    }
+
+    /// The `mysql_async` connection, read-only: server version, last insert id, warnings,
+    /// options. Nothing can be sent through it, so it costs the return nothing.
+    ///
+    /// # Panics
+    ///
+    /// After [`close`](ConnectionProtocol::close).
+    pub fn conn_ref(&self) -> &Conn {
+        self.conn
+            .as_ref()
+            .expect("MysqlConnection::conn_ref called after close")
+    }
+
+    /// `mysql_async`'s [`Queryable`] API on this connection, tracked: what it sends is read
+    /// like the neutral API's statements, so a clean return still sends nothing. See
+    /// [`TrackedConn`] for what it can and cannot read.
+    ///
+    /// # Panics
+    ///
+    /// After [`close`](ConnectionProtocol::close).
+    pub fn queryable(&mut self) -> TrackedConn<'_> {
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("MysqlConnection::queryable called after close");
+        TrackedConn::new(conn, &mut self.tracker)
     }
 
     /// The server's id for this session (`CONNECTION_ID()`, the process list's `ID`).
@@ -118,7 +162,11 @@ impl MysqlConnection {
     fn settle<T>(&mut self, outcome: Timed<std::result::Result<T, Failure>>) -> Result<T> {
         self.in_flight = false;
         match outcome {
-            Timed::Finished(Ok(value)) => Ok(value),
+            Timed::Finished(Ok(value)) => {
+                // The neutral API reads every result to its end.
+                self.tracker.caught_up();
+                Ok(value)
+            }
             Timed::Finished(Err(Failure::Driver(e))) => Err(self.fail(e)),
             Timed::Finished(Err(Failure::ParamCount { required, supplied })) => {
                 Err(Error::Backend(BackendError::query(format!(
@@ -202,11 +250,18 @@ async fn collect<P: Protocol>(mut result: QueryResult<'_, '_, P>) -> mysql_async
 impl ConnectionProtocol for MysqlConnection {
     async fn ping(&mut self) -> Result<()> {
         let result = self.open_conn()?.ping().await;
-        result.map_err(|e| self.fail(e))
+        match result {
+            Ok(()) => {
+                self.tracker.caught_up();
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let params = types::params(params)?;
+        self.tracker.will_send(sql.as_bytes());
         let (limit, cancel_timeout, id, at) = (
             self.query_timeout,
             self.shared.options.cancel_timeout(),
@@ -240,6 +295,7 @@ impl ConnectionProtocol for MysqlConnection {
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let params = types::params(params)?;
+        self.tracker.will_send(sql.as_bytes());
         let (limit, cancel_timeout, id, at) = (
             self.query_timeout,
             self.shared.options.cancel_timeout(),
@@ -269,24 +325,63 @@ impl ConnectionProtocol for MysqlConnection {
         self.settle(outcome)
     }
 
-    /// `COM_RESET_CONNECTION`: rolls back an open transaction, drops temporary tables, user
-    /// variables and prepared statements (the statement cache is cleared with them) and resets
-    /// session variables. Servers older than MySQL 5.7.3 / MariaDB 10.2.4 get
-    /// `COM_CHANGE_USER` with the same credentials instead, which resets the same state but
-    /// authenticates again: with a password provider whose token has expired that fails, and
-    /// the pool discards the connection, as it should.
+    /// Nothing to wait for when the session is known clean (see [`SessionReset`]): no task,
+    /// no round trip.
+    fn begin_reset(&mut self) -> ResetStart {
+        let policy = self.shared.options.session_reset();
+        match &self.conn {
+            Some(conn)
+                if !self.is_broken()
+                    && self.tracker.cleanup(last_status(conn), policy) == Cleanup::Nothing =>
+            {
+                ResetStart::Done
+            }
+            _ => ResetStart::Await,
+        }
+    }
+
+    /// The least that leaves the next holder a clean session, as [`SessionReset`] says:
+    /// nothing, a `ROLLBACK` (a transaction open, nothing else changed), or
+    /// `COM_RESET_CONNECTION`, which rolls back an open transaction, drops temporary tables,
+    /// user variables, prepared statements (the statement cache is cleared with them) and
+    /// named locks, and resets session variables. Servers older than MySQL 5.7.3 / MariaDB
+    /// 10.2.4 get `COM_CHANGE_USER` with the same credentials instead, which resets the same
+    /// state but authenticates again: with a password provider whose token has expired that
+    /// fails, and the pool discards the connection, as it should. Any failure marks the
+    /// connection broken.
     async fn reset(&mut self) -> Result<()> {
-        let conn = self.open_conn()?;
-        let result = match conn.reset().await {
-            Ok(true) => Ok(()),
-            Ok(false) => conn.change_user(ChangeUserOpts::default()).await,
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| {
-            // A failed reset leaves the session state unknown: never hand it out again.
-            self.broken = true;
-            self.fail(e)
-        })
+        let policy = self.shared.options.session_reset();
+        let mut cleanup = self.cleanup(policy)?;
+        if cleanup == Cleanup::Rollback {
+            // Also reads any result left unread first, so the status flags are current again,
+            // and a session-variable change hidden behind an error shows now.
+            let result = self.open_conn()?.query_drop("ROLLBACK").await;
+            if let Err(e) = result {
+                return Err(self.reset_failed(e));
+            }
+            self.tracker.caught_up();
+            cleanup = match self.cleanup(policy)? {
+                Cleanup::Nothing => Cleanup::Nothing,
+                // A session variable changed where the status flags show it, or (whatever the
+                // policy) a transaction still open after ROLLBACK.
+                Cleanup::Rollback | Cleanup::ResetConnection => Cleanup::ResetConnection,
+            };
+        }
+        if cleanup == Cleanup::ResetConnection {
+            let conn = self.open_conn()?;
+            let result = match conn.reset().await {
+                Ok(true) => Ok(()),
+                Ok(false) => conn.change_user(ChangeUserOpts::default()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                return Err(self.reset_failed(e));
+            }
+            if let Some(conn) = &self.conn {
+                self.tracker.reset_done(last_status(conn));
+            }
+        }
+        Ok(())
     }
 
     /// Also true when a caller dropped a statement's future halfway: `mysql_async` then leaves
@@ -334,12 +429,31 @@ impl ConnectionProtocol for MysqlConnection {
     }
 }
 
+impl MysqlConnection {
+    /// What a return must send now under `policy`.
+    fn cleanup(&self, policy: SessionReset) -> Result<Cleanup> {
+        match &self.conn {
+            Some(conn) => Ok(self.tracker.cleanup(last_status(conn), policy)),
+            None => Err(Error::Backend(BackendError::connection(
+                "this MySQL connection was already closed",
+            ))),
+        }
+    }
+
+    /// A failed reset leaves the session state unknown: never hand it out again.
+    fn reset_failed(&mut self, error: mysql_async::Error) -> Error {
+        self.broken = true;
+        self.fail(error)
+    }
+}
+
 impl std::fmt::Debug for MysqlConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MysqlConnection")
             .field("connection_id", &self.id)
             .field("open", &self.conn.is_some())
             .field("broken", &self.broken)
+            .field("session", &self.tracker)
             .field("query_timeout", &self.query_timeout)
             .finish()
     }

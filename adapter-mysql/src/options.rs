@@ -22,14 +22,16 @@
 //! | `cancel_timeout_ms` | milliseconds for the side connection that cancels a query | 5000 |
 //! | `program_name` | connection attribute naming this pool's sessions | `pool-core` |
 //! | `prefer_socket` | `true`: on loopback, reconnect through the server's Unix socket | `false` |
+//! | `session_reset` | `tracked`, `reset_connection`, `rollback_only` ([`SessionReset`]) | `tracked` |
 //!
 //! All other parameters go to `mysql_async`'s own parser: `socket`, `tcp_keepalive` (ms,
 //! default here 30000), `tcp_nodelay`, `stmt_cache_size` (default 32), `compression`,
 //! `max_allowed_packet`, `wait_timeout`, `secure_auth`, `client_found_rows`,
 //! `enable_cleartext_plugin`. Refused, with a message saying what to use instead:
-//! `require_ssl`, `verify_ca`, `verify_identity`, `built_in_roots` (use `ssl_mode`/`ssl_roots`)
-//! and `mysql_async`'s pool settings (`pool_min`, `pool_max`, `conn_ttl`, ...: this adapter does
-//! not use `mysql_async`'s pool; size the pool in `pool_core::PoolConfig`).
+//! `require_ssl`, `verify_ca`, `verify_identity`, `built_in_roots` (use `ssl_mode`/`ssl_roots`),
+//! `reset_connection` (use `session_reset`) and `mysql_async`'s pool settings (`pool_min`,
+//! `pool_max`, `conn_ttl`, ...: this adapter does not use `mysql_async`'s pool; size the pool in
+//! `pool_core::PoolConfig`).
 //! Unknown parameters are errors, so a typo never silently falls back to a default.
 //!
 //! Every parsing error is a [`pool_core::Error::Config`] naming the parameter; no error and no
@@ -68,7 +70,6 @@ const DRIVER_POOL_PARAMS: &[&str] = &[
     "conn_ttl",
     "abs_conn_ttl",
     "abs_conn_ttl_jitter",
-    "reset_connection",
 ];
 
 /// `mysql_async`'s TLS switches, replaced by `ssl_mode` and `ssl_roots`.
@@ -78,6 +79,53 @@ const DRIVER_TLS_PARAMS: &[&str] = &[
     "verify_identity",
     "built_in_roots",
 ];
+
+/// What a connection does about its session when it returns to the pool (with the pool's
+/// `reset_on_return`, the default).
+///
+/// The adapter knows whether a transaction is open from the server status flags of the last
+/// OK packet, which the server sends with the end of every statement and result set: an
+/// idle session never gets a `ROLLBACK`. See the crate documentation, "Returning a
+/// connection".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionReset {
+    /// The default: clean only what the holder changed. A return after plain queries and
+    /// finished transactions sends nothing and spawns no task; a transaction left open gets a
+    /// `ROLLBACK`; after SQL that can keep state in the session (`SET`, user variables,
+    /// `CREATE TEMPORARY`, `PREPARE`, `LOCK TABLES`, `GET_LOCK`, `USE`, `CALL`, …, sent
+    /// through the neutral API or [`MysqlConnection::queryable`](crate::MysqlConnection::queryable)),
+    /// or after [`MysqlConnection::conn`](crate::MysqlConnection::conn) handed out the driver,
+    /// the return sends `COM_RESET_CONNECTION`. Not seen: state a stored function or trigger
+    /// keeps from inside (`SELECT f()` where `f` assigns a user variable); such applications
+    /// pick [`ResetConnection`](Self::ResetConnection).
+    #[default]
+    Tracked,
+    /// `COM_RESET_CONNECTION` on every return (what `mysql_async`'s own pool does): rolls back
+    /// an open transaction, drops temporary tables, user variables, prepared statements (the
+    /// statement cache goes with them) and named locks, and restores session variables. One
+    /// round trip per return, and every statement prepared again after it.
+    ResetConnection,
+    /// Only the `ROLLBACK` of a transaction left open: session state (variables, temporary
+    /// tables, locks) carries over to the next holder.
+    RollbackOnly,
+}
+
+impl FromStr for SessionReset {
+    type Err = Error;
+
+    fn from_str(value: &str) -> Result<Self> {
+        match value {
+            "tracked" => Ok(Self::Tracked),
+            "reset_connection" => Ok(Self::ResetConnection),
+            "rollback_only" => Ok(Self::RollbackOnly),
+            _ => Err(Error::config(
+                "session_reset",
+                format!("is `{value}`; expected tracked, reset_connection or rollback_only"),
+            )),
+        }
+    }
+}
 
 /// How to reach and authenticate with a MySQL or MariaDB server.
 ///
@@ -103,6 +151,7 @@ pub struct MysqlOptions {
     connect_timeout: Option<Duration>,
     cancel_timeout: Duration,
     program_name: String,
+    session_reset: SessionReset,
 }
 
 impl MysqlOptions {
@@ -121,6 +170,8 @@ impl MysqlOptions {
             connect_timeout: None,
             cancel_timeout: DEFAULT_CANCEL_TIMEOUT,
             program_name: DEFAULT_PROGRAM_NAME.to_owned(),
+            // A clean return should cost nothing: the pool's cost is paid on every checkout.
+            session_reset: SessionReset::default(),
         };
         if options.driver.tcp_keepalive().is_none() {
             options = options.with_tcp_keepalive(Some(DEFAULT_TCP_KEEPALIVE));
@@ -216,6 +267,7 @@ impl MysqlOptions {
             "connect_timeout_ms" => self.connect_timeout = Some(parse_millis(key, value)?),
             "cancel_timeout_ms" => self.cancel_timeout = parse_millis(key, value)?,
             "program_name" => self.program_name = value.to_owned(),
+            "session_reset" => self.session_reset = SessionReset::from_str(value)?,
             _ => unreachable!("is_own_param and param list the same keys"),
         }
         Ok(())
@@ -327,6 +379,13 @@ impl MysqlOptions {
         self
     }
 
+    /// Sets what a connection does about its session when it returns to the pool (default
+    /// [`SessionReset::Tracked`]).
+    pub fn with_session_reset(mut self, reset: SessionReset) -> Self {
+        self.session_reset = reset;
+        self
+    }
+
     /// Adjusts any other `mysql_async` option. The password and TLS options set here are
     /// replaced at connect time by this type's own.
     pub fn with_driver_options(self, f: impl FnOnce(OptsBuilder) -> OptsBuilder) -> Self {
@@ -408,6 +467,11 @@ impl MysqlOptions {
         self.prefer_socket
     }
 
+    /// What a return does about the session.
+    pub fn session_reset(&self) -> SessionReset {
+        self.session_reset
+    }
+
     pub(crate) fn tls(&self) -> &TlsConfig {
         &self.tls
     }
@@ -447,6 +511,7 @@ impl fmt::Debug for MysqlOptions {
             connect_timeout,
             cancel_timeout,
             program_name,
+            session_reset,
         } = self;
         f.debug_struct("MysqlOptions")
             .field("host", &driver.ip_or_hostname())
@@ -465,6 +530,7 @@ impl fmt::Debug for MysqlOptions {
             .field("tcp_keepalive", &driver.tcp_keepalive())
             .field("statement_cache_size", &driver.stmt_cache_size())
             .field("program_name", program_name)
+            .field("session_reset", session_reset)
             .finish()
     }
 }
@@ -480,6 +546,7 @@ fn is_own_param(key: &str) -> bool {
             | "connect_timeout_ms"
             | "cancel_timeout_ms"
             | "program_name"
+            | "session_reset"
     )
 }
 
@@ -489,6 +556,13 @@ fn check_driver_param(key: &str) -> Result<()> {
             key,
             "is not supported; use `ssl_mode` (disabled, preferred, required, verify_ca, \
              verify_identity) and `ssl_ca`/`ssl_roots`",
+        ));
+    }
+    if key == "reset_connection" {
+        return Err(Error::config(
+            key,
+            "is mysql_async's pool setting; use `session_reset` (tracked, reset_connection, \
+             rollback_only)",
         ));
     }
     if DRIVER_POOL_PARAMS.contains(&key) {
@@ -584,6 +658,7 @@ mod tests {
                     assert_eq!(o.program_name(), "pool-core");
                     assert!(!o.prefer_socket());
                     assert_eq!(o.connect_timeout(), None);
+                    assert_eq!(o.session_reset(), SessionReset::Tracked);
                 }),
             ),
             (
@@ -632,6 +707,26 @@ mod tests {
             (
                 "mysql://u@h/d?prefer_socket=true",
                 Expect::Ok(|o| assert!(o.prefer_socket())),
+            ),
+            (
+                "mysql://u@h/d?session_reset=reset_connection",
+                Expect::Ok(|o| assert_eq!(o.session_reset(), SessionReset::ResetConnection)),
+            ),
+            (
+                "mysql://u@h/d?session_reset=rollback_only",
+                Expect::Ok(|o| assert_eq!(o.session_reset(), SessionReset::RollbackOnly)),
+            ),
+            (
+                "mysql://u@h/d?session_reset=tracked",
+                Expect::Ok(|o| assert_eq!(o.session_reset(), SessionReset::Tracked)),
+            ),
+            (
+                "mysql://u:s3cr%23t-pa55@h/d?session_reset=always",
+                Expect::Err("session_reset"),
+            ),
+            (
+                "mysql://u:s3cr%23t-pa55@h/d?reset_connection=true",
+                Expect::Err("reset_connection"),
             ),
             (
                 "mysql://u:s3cr%23t-pa55@h/d?ssl_mode=maybe",
@@ -753,6 +848,7 @@ mod tests {
             .with_connect_timeout(Some(Duration::from_secs(2)))
             .with_cancel_timeout(Duration::from_secs(1))
             .with_program_name("svc")
+            .with_session_reset(SessionReset::RollbackOnly)
             .danger_accept_invalid_certs(true)
             .with_tls_roots(TlsRoots::WebPki)
             .with_ssl_mode(SslMode::VerifyCa);
@@ -770,6 +866,7 @@ mod tests {
         assert_eq!(options.connect_timeout(), Some(Duration::from_secs(2)));
         assert_eq!(options.cancel_timeout(), Duration::from_secs(1));
         assert_eq!(options.program_name(), "svc");
+        assert_eq!(options.session_reset(), SessionReset::RollbackOnly);
         assert!(options.accepts_invalid_certs());
         assert_eq!(options.tls_roots(), &TlsRoots::WebPki);
         assert_eq!(options.ssl_mode(), SslMode::VerifyCa);

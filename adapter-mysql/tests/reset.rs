@@ -1,8 +1,11 @@
-//! `reset` (COM_RESET_CONNECTION) leaves nothing of one holder's session to the next.
+//! `reset` leaves nothing of one holder's session to the next: these sessions change state
+//! through the neutral API, so the default (`SessionReset::Tracked`) sends
+//! `COM_RESET_CONNECTION`, as `SessionReset::ResetConnection` always does.
 
 mod common;
 
-use pool_core::{ConnectionProtocol, Value};
+use adapter_mysql::{MysqlConnector, SessionReset};
+use pool_core::{ConnectionProtocol, Connector, Value};
 
 #[tokio::test]
 async fn reset_drops_temporary_tables_and_user_variables() {
@@ -76,7 +79,10 @@ async fn reset_restores_session_variables() {
 
 #[tokio::test]
 async fn prepared_statements_work_after_reset_closed_them_on_the_server() {
-    let mut conn = common::connect().await;
+    // Tracked (the default) would see a clean session and send nothing.
+    let connector =
+        MysqlConnector::new(common::options().with_session_reset(SessionReset::ResetConnection));
+    let mut conn = connector.connect().await.unwrap();
     let sql = "SELECT ? * 2";
     assert_eq!(
         common::scalar(&mut conn, sql, &[2.into()]).await.as_i64(),

@@ -2,6 +2,8 @@
 //! `mysql://root@127.0.0.1:3306/test`).
 #![allow(dead_code)]
 
+pub mod wire_log;
+
 use adapter_mysql::{MysqlConnection, MysqlConnector, MysqlOptions};
 use pool_core::{Connector, Value};
 

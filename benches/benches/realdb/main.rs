@@ -9,7 +9,8 @@
 //!   over a pool of 4, beside rusqlite on 4 dedicated threads and our adapter without a pool.
 //!
 //! Our pool runs twice: `reset_on_return = false` (the comparison) and with the default reset
-//! (what the default costs). Contenders run one after the other for `--secs` seconds (default
+//! (what the default costs); for MariaDB also through the tracked native API
+//! (`conn.queryable()`) and with the old default reset (`session_reset=reset_connection`). Contenders run one after the other for `--secs` seconds (default
 //! 3), in `--rounds` interleaved rounds (default 2); the table shows the best round.
 //!
 //! `cargo bench -p benches --bench realdb [-- --secs 3 --rounds 2 --only postgres,mysql,sqlite]`;

@@ -1,9 +1,9 @@
 //! MariaDB/MySQL: `SELECT 1` through each contender (text protocol everywhere: our adapter runs
 //! parameterless statements over it, so the raw driver and mysql_async's pool do the same).
 
-use adapter_mysql::MysqlConnector;
 use adapter_mysql::mysql_async::prelude::Queryable;
 use adapter_mysql::mysql_async::{self, Conn, Opts, OptsBuilder, PoolConstraints, PoolOpts};
+use adapter_mysql::{MysqlConnector, SessionReset};
 use pool_core::{ConnectionProtocol, Connector, Pool};
 use tokio::sync::Mutex;
 
@@ -33,9 +33,14 @@ pub fn suite() -> Suite {
                 setup("adapter-mysql, 16 dedicated, no pool (16 tasks)", adapter),
                 setup("pool-core 16 conns / 64 tasks, reset off", || ours(false)),
                 setup("pool-core 16 / 64, fair config", ours_fair),
+                setup("pool-core 16 / 64, defaults (tracked reset)", || ours(true)),
                 setup(
-                    "pool-core 16 / 64, default reset (COM_RESET_CONNECTION)",
-                    || ours(true),
+                    "pool-core 16 / 64, defaults, native Queryable (conn.queryable())",
+                    ours_native,
+                ),
+                setup(
+                    "pool-core 16 / 64, session_reset=reset_connection (old default)",
+                    ours_reset_connection,
                 ),
                 setup("mysql_async::Pool 16 / 64, reset off", || {
                     native_pool(false)
@@ -80,32 +85,65 @@ async fn adapter() -> Result<Loop<Vec<Mutex<adapter_mysql::MysqlConnection>>>, S
 }
 
 async fn ours(reset: bool) -> Result<Loop<Pool<MysqlConnector>>, String> {
-    ours_with(|c| c.reset_on_return = reset).await
+    let pool = our_pool(SessionReset::Tracked, |c| c.reset_on_return = reset).await?;
+    Ok(neutral(pool))
+}
+
+/// The defaults, queried through `mysql_async`'s `Queryable` on the tracked wrapper.
+async fn ours_native() -> Result<Loop<Pool<MysqlConnector>>, String> {
+    let pool = our_pool(SessionReset::Tracked, |_| {}).await?;
+    Ok(Loop::new(pool, TASKS, |pool, _| {
+        Box::pin(async move {
+            let mut conn = pool.get().await.map_err(text)?;
+            conn.queryable()
+                .query::<i64, _>(SQL)
+                .await
+                .map(drop)
+                .map_err(text)
+        })
+    }))
+}
+
+/// `COM_RESET_CONNECTION` on every return, as the adapter did before tracking.
+async fn ours_reset_connection() -> Result<Loop<Pool<MysqlConnector>>, String> {
+    let pool = our_pool(SessionReset::ResetConnection, |_| {}).await?;
+    Ok(neutral(pool))
 }
 
 /// With the competitors' per-checkout work (`fair_config`: no reset, no validation, no leak
 /// tracking).
 async fn ours_fair() -> Result<Loop<Pool<MysqlConnector>>, String> {
-    ours_with(|c| *c = benches::competitors::fair_config(CONNECTIONS)).await
+    let pool = our_pool(SessionReset::Tracked, |c| {
+        *c = benches::competitors::fair_config(CONNECTIONS);
+    })
+    .await?;
+    Ok(neutral(pool))
 }
 
-async fn ours_with(
+async fn our_pool(
+    reset: SessionReset,
     configure: impl FnOnce(&mut pool_core::PoolConfig),
-) -> Result<Loop<Pool<MysqlConnector>>, String> {
-    let connector = MysqlConnector::from_url(&adapter_url()).map_err(text)?;
-    let pool = Pool::builder(connector)
+) -> Result<Pool<MysqlConnector>, String> {
+    let options = adapter_mysql::MysqlOptions::from_url(&adapter_url())
+        .map_err(text)?
+        .with_session_reset(reset);
+    Pool::builder(MysqlConnector::new(options))
         .min_size(CONNECTIONS)
         .max_size(CONNECTIONS)
         .configure(configure)
         .build()
         .await
-        .map_err(text)?;
-    Ok(Loop::new(pool, TASKS, |pool, _| {
+        .map_err(text)
+}
+
+/// `SELECT 1` through the neutral API, 64 tasks.
+fn neutral(pool: Pool<MysqlConnector>) -> Loop<Pool<MysqlConnector>> {
+    Loop::new(pool, TASKS, |pool, _| {
         Box::pin(async move {
             let mut conn = pool.get().await.map_err(text)?;
             conn.query(SQL, &[]).await.map(drop).map_err(text)
         })
-    }))
+    })
 }
 
 async fn native_pool(reset: bool) -> Result<Loop<mysql_async::Pool>, String> {

@@ -8,7 +8,7 @@ use pool_core::{ConnectionProtocol, Connector, Value, async_trait};
 
 use super::{KILL_SETTLE, POLL, SIDE_CONNECT_TIMEOUT, env_or, redact_url};
 use crate::marker::Marker;
-use crate::target::{ColumnTypes, ConformanceTarget, Native, SessionVariable};
+use crate::target::{ColumnTypes, ConformanceTarget, KnownFailure, Native, SessionVariable};
 
 /// The environment variable with the server's URL.
 pub const MYSQL_URL_ENV: &str = "CONFORMANCE_MYSQL_URL";
@@ -111,17 +111,20 @@ impl ConformanceTarget for MysqlTarget {
         "SELECT SLEEP(30)".to_owned()
     }
 
-    /// `KILL CONNECTION` from a side session, then waits until the process list no longer
-    /// shows the session.
-    /// mysql_async's `query_drop` (the text protocol).
+    /// mysql_async's `query_drop` (the text protocol), through
+    /// [`MysqlConnection::queryable`]: the tracked path, whose SQL the adapter reads to decide
+    /// what the return must clean (the untracked `conn()` always resets and is covered by
+    /// adapter-mysql's own tests).
     async fn execute_native(&self, conn: &mut MysqlConnection, sql: &str) -> Result<(), Native> {
         use adapter_mysql::mysql_async::prelude::Queryable;
-        conn.conn()
+        conn.queryable()
             .query_drop(sql)
             .await
             .map_err(|e| Native::Failed(e.to_string()))
     }
 
+    /// `KILL CONNECTION` from a side session, then waits until the process list no longer
+    /// shows the session.
     async fn kill_session(&self, conn: &mut MysqlConnection) -> Result<(), String> {
         let id = conn.connection_id();
         self.admin_query(&format!("KILL CONNECTION {id}")).await?;
@@ -142,6 +145,24 @@ impl ConformanceTarget for MysqlTarget {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    fn known_failures(&self) -> Vec<KnownFailure> {
+        vec![KnownFailure {
+            case: "killed_session_is_replaced_before_the_next_caller_sees_it",
+            reason: "with adapter-mysql's default SessionReset::Tracked a clean return sends \
+                     nothing, and nothing reads an idle mysql_async connection's socket \
+                     (mysql_async owns it and exposes no liveness check), so a session killed \
+                     while its holder did not notice goes back to the pool unnoticed; checked \
+                     out again within the pool's validation bypass (500 ms) it reaches the next \
+                     caller, whose first query fails as connection-broken. The old default \
+                     (COM_RESET_CONNECTION on every return, SessionReset::ResetConnection) \
+                     found it at the return. adapter-postgres sees it through its own reader \
+                     on the socket"
+                .to_owned(),
+            symptoms: &["the next caller got the killed connection"],
+            intermittent: false,
+        }]
     }
 
     fn session_variable(&self) -> Result<SessionVariable, String> {
