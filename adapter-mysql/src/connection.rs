@@ -118,6 +118,63 @@ impl MysqlConnection {
         TrackedConn::new(conn, &mut self.tracker)
     }
 
+    /// Runs a call through `mysql_async`'s [`Queryable`] API (tracked, as
+    /// [`queryable`](Self::queryable) is) under the pool's query timeout, as the neutral API's
+    /// calls run: past the timeout the statement is stopped with `KILL QUERY` from a side
+    /// connection (checked to reach the server process that opened this session) and the call
+    /// fails with [`Error::QueryTimeout`]; a connection-class error marks the connection
+    /// broken, and so does dropping the call halfway. This is the way to use the native client
+    /// in a service: a call made on [`queryable`](Self::queryable) or [`conn`](Self::conn)
+    /// directly waits as long as the server does.
+    ///
+    /// ```no_run
+    /// use adapter_mysql::mysql_async::prelude::Queryable;
+    /// # async fn demo(pool: &pool_core::Pool<adapter_mysql::MysqlConnector>) -> pool_core::Result<()> {
+    /// let mut conn = pool.get().await?;
+    /// let name: Option<String> = conn
+    ///     .bounded(async |db| {
+    ///         // Prepared first: `exec` of SQL text cannot be read and costs a reset (see
+    ///         // `TrackedConn`); `prep` is served from the statement cache once known.
+    ///         let statement = db.prep("SELECT name FROM users WHERE id = ?").await?;
+    ///         db.exec_first(&statement, (7,)).await
+    ///     })
+    ///     .await?;
+    /// # let _ = name;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::QueryTimeout`] past the timeout; otherwise the driver's error, classified as
+    /// the neutral API's are ([`crate::error_class`]).
+    pub async fn bounded<T>(
+        &mut self,
+        call: impl AsyncFnOnce(&mut TrackedConn<'_>) -> mysql_async::Result<T>,
+    ) -> Result<T> {
+        let (limit, cancel_timeout, id, at) = (
+            self.query_timeout,
+            self.shared.options.cancel_timeout(),
+            self.id,
+            self.incarnation,
+        );
+        let shared = Arc::clone(&self.shared);
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(Error::Backend(BackendError::connection(
+                "this MySQL connection was already closed",
+            )));
+        };
+        self.in_flight = true;
+        let mut tracked = TrackedConn::new(conn, &mut self.tracker);
+        let run = async { call(&mut tracked).await.map_err(Failure::Driver) };
+        let outcome = with_timeout(
+            run,
+            limit,
+            || async move { shared.kill_query(id, at).await },
+            cancel_timeout,
+        )
+        .await;
+        self.settle(outcome, ReadToEnd::NotKnown)
+    }
+
     /// The server's id for this session (`CONNECTION_ID()`, the process list's `ID`).
     pub fn connection_id(&self) -> u32 {
         self.id
@@ -159,12 +216,17 @@ impl MysqlConnection {
     }
 
     /// Settles a statement run under the query timeout.
-    fn settle<T>(&mut self, outcome: Timed<std::result::Result<T, Failure>>) -> Result<T> {
+    fn settle<T>(
+        &mut self,
+        outcome: Timed<std::result::Result<T, Failure>>,
+        read: ReadToEnd,
+    ) -> Result<T> {
         self.in_flight = false;
         match outcome {
             Timed::Finished(Ok(value)) => {
-                // The neutral API reads every result to its end.
-                self.tracker.caught_up();
+                if read == ReadToEnd::Yes {
+                    self.tracker.caught_up();
+                }
                 Ok(value)
             }
             Timed::Finished(Err(Failure::Driver(e))) => Err(self.fail(e)),
@@ -189,6 +251,14 @@ impl MysqlConnection {
             }
         }
     }
+}
+
+/// Did the call read every result to its end? The neutral API always does; a native call
+/// may leave one unread, and its own `TrackedConn` calls tell the tracker what they read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadToEnd {
+    Yes,
+    NotKnown,
 }
 
 /// Why a statement failed before the adapter mapped the error.
@@ -290,7 +360,7 @@ impl ConnectionProtocol for MysqlConnection {
             cancel_timeout,
         )
         .await;
-        self.settle(outcome)
+        self.settle(outcome, ReadToEnd::Yes)
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
@@ -322,7 +392,7 @@ impl ConnectionProtocol for MysqlConnection {
             cancel_timeout,
         )
         .await;
-        self.settle(outcome)
+        self.settle(outcome, ReadToEnd::Yes)
     }
 
     /// Nothing to wait for when the session is known clean (see [`SessionReset`]): no task,

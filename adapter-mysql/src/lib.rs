@@ -40,9 +40,10 @@
 //!     .await?;
 //! let mut conn = pool.get().await?;
 //! let rows = conn.query("SELECT id, name FROM users WHERE id = ?", &[7.into()]).await?;
-//! // The driver's own query API, tracked like the neutral API (a clean return stays free):
+//! // The driver's own query API, tracked like the neutral API (a clean return stays free)
+//! // and bounded by the query timeout like it:
 //! use adapter_mysql::mysql_async::prelude::Queryable;
-//! let names: Vec<String> = conn.queryable().query("SELECT name FROM users").await?;
+//! let names: Vec<String> = conn.bounded(async |db| db.query("SELECT name FROM users").await).await?;
 //! // Its read-only accessors:
 //! let server_version = conn.conn_ref().server_version();
 //! # let _ = (rows, names, server_version);

@@ -140,8 +140,9 @@ impl PostgresConnection {
     /// typed rows, LISTEN/NOTIFY).
     ///
     /// What it sends is watched like the neutral API's calls (see [`SessionReset::Tracked`]):
-    /// a transaction left open is rolled back and session changes are reset on return. Its
-    /// calls are not bounded by the query timeout. Statements it prepares are its own: with a
+    /// a transaction left open is rolled back and session changes are reset on return. Calls
+    /// made here directly are not bounded by the query timeout: run them through
+    /// [`bounded`](Self::bounded), which is. Statements it prepares are its own: with a
     /// reset that deallocates statements (`DiscardAll`, `Query`), do not keep them across
     /// checkouts.
     pub fn client(&self) -> &Client {
@@ -183,33 +184,84 @@ impl PostgresConnection {
     /// The server's error when `sql` cannot be prepared, or a connection-class error (which
     /// also marks the connection broken).
     pub async fn prepare_cached(&mut self, sql: &str) -> Result<Statement> {
-        let result = prepared(&self.client, &mut self.statements, sql).await;
-        self.note(result)
+        self.within_query_timeout(async |client, statements| {
+            prepared(client, statements, sql).await
+        })
+        .await
+    }
+
+    /// Runs a call through the native client under the pool's query timeout, as the neutral
+    /// API's calls run: past the timeout the statement is cancelled on the server and the
+    /// call fails with [`Error::QueryTimeout`]; a connection-class error marks the connection
+    /// broken, and so does dropping the call halfway. This is the way to use the native client
+    /// in a service: a call made on [`client`](Self::client) directly waits as long as the
+    /// server does (a blackholed server: until TCP gives up).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &pool_core::Pool<adapter_postgres::PostgresConnector>) -> pool_core::Result<()> {
+    /// let mut conn = pool.get().await?;
+    /// let statement = conn.prepare_cached("SELECT name FROM users WHERE id = $1").await?;
+    /// let name: String = conn
+    ///     .bounded(async |client| {
+    ///         let row = client.query_one(&statement, &[&7_i64]).await?;
+    ///         row.try_get(0)
+    ///     })
+    ///     .await?;
+    /// // A transaction: everything inside one bound.
+    /// conn.bounded(async |client| {
+    ///     let tx = client.transaction().await?;
+    ///     tx.execute("UPDATE users SET seen = now() WHERE id = $1", &[&7_i64]).await?;
+    ///     tx.commit().await
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::QueryTimeout`] past the timeout; otherwise the driver's error, classified as
+    /// the neutral API's are ([`crate::classify`]).
+    pub async fn bounded<T>(
+        &mut self,
+        call: impl AsyncFnOnce(&mut Client) -> std::result::Result<T, tokio_postgres::Error>,
+    ) -> Result<T> {
+        self.within_query_timeout(async |client, _| call(client).await.map_err(backend))
+            .await
     }
 
     /// Runs `work` under the query timeout and records a connection-class failure.
     async fn guarded(&mut self, work: Work<'_>) -> Result<(Vec<Row>, u64)> {
-        self.in_flight = true;
-        let result = self.guarded_inner(work).await;
-        self.in_flight = false;
-        result
+        self.within_query_timeout(async |client, statements| {
+            perform(client, statements, work).await
+        })
+        .await
     }
 
-    async fn guarded_inner(&mut self, work: Work<'_>) -> Result<(Vec<Row>, u64)> {
+    /// Runs `call` on the client and the statement cache under the query timeout: past it,
+    /// the statement is cancelled on the server (see
+    /// [`cancel_timed_out_query`](Self::cancel_timed_out_query)) and the call fails with
+    /// [`Error::QueryTimeout`]. A connection-class failure marks the connection broken, and so
+    /// does a caller that drops the call halfway (`in_flight` stays set).
+    async fn within_query_timeout<T>(
+        &mut self,
+        call: impl AsyncFnOnce(&mut Client, &mut StatementCache<Statement>) -> Result<T>,
+    ) -> Result<T> {
+        self.in_flight = true;
         let outcome = {
-            let fut = perform(&self.client, &mut self.statements, work);
+            let call = call(&mut self.client, &mut self.statements);
             match self.query_timeout {
-                Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| limit),
-                None => Ok(fut.await),
+                Some(limit) => tokio::time::timeout(limit, call).await.map_err(|_| limit),
+                None => Ok(call.await),
             }
         };
-        match outcome {
+        let result = match outcome {
             Ok(result) => self.note(result),
             Err(limit) => {
                 self.cancel_timed_out_query().await;
                 Err(Error::QueryTimeout(limit))
             }
-        }
+        };
+        self.in_flight = false;
+        result
     }
 
     /// Marks the connection broken when `result` failed with a connection-class error.

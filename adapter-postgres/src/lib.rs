@@ -11,7 +11,13 @@
 //! let connector = PostgresConnector::from_url("postgres://app:secret@db.internal/shop?sslmode=verify-full")?;
 //! let mut conn = connector.connect().await?;
 //! let rows = conn.query("SELECT name FROM items WHERE id = $1", &[Value::I64(7)]).await?;
-//! # let _ = rows;
+//! // The native client, bounded by the query timeout like the neutral API's calls (with the
+//! // server-side cancel), and through the statement cache:
+//! let statement = conn.prepare_cached("SELECT name FROM items WHERE id = $1").await?;
+//! let name: String = conn
+//!     .bounded(async |client| client.query_one(&statement, &[&7_i64]).await?.try_get(0))
+//!     .await?;
+//! # let _ = (rows, name);
 //! # Ok(()) }
 //! ```
 //!
