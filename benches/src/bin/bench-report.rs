@@ -329,7 +329,10 @@ fn more_tables(out: &mut String) {
 
 /// A grouped bar chart of the overhead grid (log scale), one panel per mode.
 fn overhead_svg(measured: &Measured) -> String {
-    const COLORS: [&str; 5] = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b"];
+    // One colour per pool; sized by `NAMES`, so adding a pool without a colour fails to build.
+    const COLORS: [&str; NAMES.len()] = [
+        "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b",
+    ];
     let cells: Vec<(usize, usize)> = SIZES
         .iter()
         .flat_map(|&s| TASKS.iter().map(move |&t| (s, t)))
@@ -349,7 +352,7 @@ fn overhead_svg(measured: &Measured) -> String {
         r#"<text x="{left}" y="20" font-size="14">Pool overhead: checkouts per second (log scale), 2 tokio workers</text>"#
     );
     for (i, name) in NAMES.iter().enumerate() {
-        let x = left + 520.0 + i as f64 * 90.0;
+        let x = left + 440.0 + i as f64 * 90.0;
         let _ = writeln!(
             svg,
             r#"<rect x="{x}" y="10" width="12" height="12" fill="{}"/><text x="{}" y="20">{name}</text>"#,
