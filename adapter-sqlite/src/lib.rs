@@ -135,6 +135,7 @@ mod error;
 mod open;
 mod ops;
 mod options;
+mod session_sql;
 mod types;
 mod url;
 mod worker;
