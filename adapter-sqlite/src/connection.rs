@@ -98,8 +98,9 @@ impl SqliteConnection {
     /// The query timeout does not apply (the adapter cannot see inside `f`), and errors inside
     /// `f` are `f`'s to handle: they do not mark the connection broken. If `f` panics, the panic
     /// resumes in the caller; the connection stays usable. Leave the connection as you found it
-    /// (a transaction left open is rolled back by [`reset`](ConnectionProtocol::reset) when the
-    /// pool takes the connection back).
+    /// anyway: since the adapter cannot see what `f` did, the return after any native call
+    /// queues the full session reset (roll back, drop temporary objects, detach databases),
+    /// which a return after plain SQL skips; pragmas are not restored.
     ///
     /// ```
     /// # async fn demo(conn: &mut adapter_sqlite::SqliteConnection) -> pool_core::Result<()> {

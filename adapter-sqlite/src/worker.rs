@@ -10,6 +10,11 @@
 //! statement running stops, a request up to n that has not started is answered "interrupted"
 //! without running, and the [busy handler](crate::busy) stops waiting for locks.
 //!
+//! After each request, before answering it, the thread records in [`Shared`] the request's
+//! number and whether the handle is inside a transaction (`sqlite3_get_autocommit`, a field
+//! read). A return reads both from the caller's thread in one atomic load, so it can tell a
+//! clean session from one left in a transaction without a round trip.
+//!
 //! The thread exits when every sender is dropped (the connection was dropped) or after a
 //! [`Job::Close`]. A job whose caller has gone away before the thread reached it is skipped.
 
@@ -235,10 +240,11 @@ fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
                     }
                     .map_err(Failure::from)
                 });
-                settle.record(conn);
+                // Broken first: whoever sees this request settled also sees it failed.
                 if reset.is_err() {
                     shared.mark_broken();
                 }
+                settle.record(conn);
             }
             Job::Native(job) => {
                 let interrupted = shared.is_interrupted(number);
