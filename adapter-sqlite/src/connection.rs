@@ -10,7 +10,8 @@ use pool_core::{
 use tokio::sync::oneshot;
 
 use crate::error::{self, Failure};
-use crate::worker::{self, Handle, Job, Reply, Request, Shared};
+use crate::session_sql;
+use crate::worker::{self, Handle, Job, Reply, Request, ResetKind, Shared};
 
 /// After the query timeout fires and the request is interrupted, how long to wait for the
 /// thread to confirm. SQLite checks the interrupt between VM steps and the busy handler every
@@ -38,7 +39,9 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 ///   statements without parameters run as a batch. `query` returns all rows. Both use the
 ///   prepared-statement cache and honour the query timeout.
 /// * `reset` rolls back an open transaction, drops temporary tables, views and triggers, and
-///   detaches attached databases; pragmas the holder changed are not restored.
+///   detaches attached databases; pragmas the holder changed are not restored. At a return
+///   (`begin_reset`) only what the holder may have dirtied is reset, and a clean session
+///   sends nothing (see the crate docs).
 /// * `is_broken` is true once a connection-class error was seen, the thread has ended, or the
 ///   connection was closed.
 /// * `parameter_style` is `?`; SQLite also takes `?NNN` and `$N`, and `$N` binds the N-th
@@ -53,6 +56,12 @@ pub struct SqliteConnection {
     used_at: u64,
     /// The number of the last session reset sent.
     reset_at: u64,
+    /// Whether SQL that can leave state beyond a transaction ([`session_sql`]) or a native
+    /// closure was sent since the last full reset. Scanned here, when the request is sent, so
+    /// that a request still queued or running at a return counts too.
+    session_dirty: bool,
+    /// How many session resets (awaited or queued) were sent: what tests observe.
+    resets_sent: u64,
     query_timeout: Option<Duration>,
     closed: bool,
 }
@@ -75,6 +84,8 @@ impl SqliteConnection {
             last_request: 0,
             used_at: 0,
             reset_at: 0,
+            session_dirty: false,
+            resets_sent: 0,
             query_timeout: None,
             closed: false,
         }
@@ -87,8 +98,9 @@ impl SqliteConnection {
     /// The query timeout does not apply (the adapter cannot see inside `f`), and errors inside
     /// `f` are `f`'s to handle: they do not mark the connection broken. If `f` panics, the panic
     /// resumes in the caller; the connection stays usable. Leave the connection as you found it
-    /// (a transaction left open is rolled back by [`reset`](ConnectionProtocol::reset) when the
-    /// pool takes the connection back).
+    /// anyway: since the adapter cannot see what `f` did, the return after any native call
+    /// queues the full session reset (roll back, drop temporary objects, detach databases),
+    /// which a return after plain SQL skips; pragmas are not restored.
     ///
     /// ```
     /// # async fn demo(conn: &mut adapter_sqlite::SqliteConnection) -> pool_core::Result<()> {
@@ -128,6 +140,14 @@ impl SqliteConnection {
         }
     }
 
+    /// How many session resets this connection has sent to its thread, awaited
+    /// ([`reset`](ConnectionProtocol::reset)) or queued at a return. For tests: a return of a
+    /// clean session must not add one.
+    #[doc(hidden)]
+    pub fn resets_sent_for_testing(&self) -> u64 {
+        self.resets_sent
+    }
+
     /// The query timeout this connection enforces, if any.
     pub fn query_timeout(&self) -> Option<Duration> {
         self.query_timeout
@@ -137,9 +157,23 @@ impl SqliteConnection {
     fn send(&mut self, job: Job) -> Option<u64> {
         self.last_request += 1;
         let number = self.last_request;
-        match job {
-            Job::Execute { .. } | Job::Query { .. } | Job::Native(_) => self.used_at = number,
-            Job::Reset(_) | Job::QueuedReset => self.reset_at = number,
+        match &job {
+            Job::Execute { sql, .. } | Job::Query { sql, .. } => {
+                self.used_at = number;
+                // Once dirty, only a full reset cleans the session: no need to scan further.
+                if !self.session_dirty && session_sql::changes_session(sql) {
+                    self.session_dirty = true;
+                }
+            }
+            // The adapter cannot see what a closure does with the handle.
+            Job::Native(_) => {
+                self.used_at = number;
+                self.session_dirty = true;
+            }
+            Job::Reset(_) | Job::QueuedReset(_) => {
+                self.reset_at = number;
+                self.resets_sent += 1;
+            }
             Job::Ping(_) | Job::Kill(_) | Job::Close(_) => {}
         }
         self.requests.send(Request { number, job }).ok()?;
@@ -255,16 +289,38 @@ impl ConnectionProtocol for SqliteConnection {
     /// Rolls back an open transaction, drops temporary tables, views and triggers, and detaches
     /// attached databases. Pragmas changed by the holder are not restored.
     async fn reset(&mut self) -> Result<()> {
-        self.call(Job::Reset, None).await
+        self.call(Job::Reset, None).await?;
+        // Only a reset that ran cleans the session; a failed or cancelled one leaves it dirty.
+        self.session_dirty = false;
+        Ok(())
     }
 
-    /// A session no statement touched since its last reset is clean. Otherwise the reset is
-    /// queued on the connection's thread, which runs requests in order: it runs before anything
-    /// the next holder sends, and if it fails it marks the connection broken, so the next
-    /// checkout discards it. Either way nobody waits for it, and the return costs a channel
-    /// send at most, no task and no round trip.
+    /// Sends nothing when the session is clean: no statement since the last reset, or only
+    /// statements that cannot leave state beyond a transaction, all finished, and the handle
+    /// in autocommit (which the thread records after each request, before answering it).
+    /// Otherwise the reset is queued on the connection's thread, which runs requests in order:
+    /// `ROLLBACK` when a transaction may be open and nothing else was dirtied, the full reset
+    /// after flagged SQL or native access. It runs before anything the next holder sends, and
+    /// if it fails it marks the connection broken, so the next checkout discards it. Nobody
+    /// waits for it: the return costs a channel send at most, no task and no round trip.
     fn begin_reset(&mut self) -> ResetStart {
-        if self.used_at > self.reset_at && self.send(Job::QueuedReset).is_none() {
+        if self.used_at <= self.reset_at {
+            return ResetStart::Done;
+        }
+        let kind = if self.session_dirty {
+            ResetKind::Full
+        } else if self.shared.settled_in_autocommit(self.last_request) {
+            return ResetStart::Done;
+        } else {
+            // In a transaction, or a cancelled request has not finished: a request still to
+            // run was scanned when sent, so at most it opens a transaction, which the queued
+            // `ROLLBACK` (running after it) ends.
+            ResetKind::Rollback
+        };
+        if kind == ResetKind::Full {
+            self.session_dirty = false;
+        }
+        if self.send(Job::QueuedReset(kind)).is_none() {
             self.shared.mark_broken();
         }
         ResetStart::Done

@@ -64,13 +64,20 @@ pub(crate) fn ping(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))
 }
 
+/// Ends a transaction the holder left open, if any: the whole reset when the holder ran
+/// nothing that can leave state beyond a transaction.
+pub(crate) fn rollback(conn: &Connection) -> rusqlite::Result<()> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    Ok(())
+}
+
 /// Returns the session to a clean state: rolls back an open transaction, drops temporary
 /// tables, views and triggers, and detaches attached databases. Pragmas the holder changed are
 /// not restored.
 pub(crate) fn reset(conn: &Connection) -> rusqlite::Result<()> {
-    if !conn.is_autocommit() {
-        conn.execute_batch("ROLLBACK")?;
-    }
+    rollback(conn)?;
     let temp: Vec<(String, String)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT type, name FROM temp.sqlite_master \

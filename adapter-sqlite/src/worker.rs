@@ -10,6 +10,11 @@
 //! statement running stops, a request up to n that has not started is answered "interrupted"
 //! without running, and the [busy handler](crate::busy) stops waiting for locks.
 //!
+//! After each request, before answering it, the thread records in [`Shared`] the request's
+//! number and whether the handle is inside a transaction (`sqlite3_get_autocommit`, a field
+//! read). A return reads both from the caller's thread in one atomic load, so it can tell a
+//! clean session from one left in a transaction without a round trip.
+//!
 //! The thread exits when every sender is dropped (the connection was dropped) or after a
 //! [`Job::Close`]. A job whose caller has gone away before the thread reached it is skipped.
 
@@ -29,8 +34,10 @@ use crate::ops;
 /// Where the worker sends one job's result.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Failure>>;
 
-/// A `with_native` closure, wrapped so that it answers on its own reply channel.
-pub(crate) type NativeJob = Box<dyn FnOnce(Result<&mut Connection, Failure>) + Send + 'static>;
+/// A `with_native` closure, wrapped so that it answers on its own reply channel (after
+/// calling [`Settle::record`], so the caller sees the transaction status with the answer).
+pub(crate) type NativeJob =
+    Box<dyn FnOnce(Result<&mut Connection, Failure>, Settle<'_>) + Send + 'static>;
 
 /// A job with its request number.
 pub(crate) struct Request {
@@ -53,7 +60,7 @@ pub(crate) enum Job {
     Ping(Reply<()>),
     Reset(Reply<()>),
     /// A reset nobody waits for (queued at a return): a failure marks the connection broken.
-    QueuedReset,
+    QueuedReset(ResetKind),
     Native(NativeJob),
     /// Closes the handle but keeps the thread: the next request fails as on a killed session.
     Kill(Reply<()>),
@@ -61,9 +68,22 @@ pub(crate) enum Job {
     Close(Reply<()>),
 }
 
+/// How much of the session a queued reset restores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResetKind {
+    /// Only a transaction was left open: `ROLLBACK` is all there is to undo.
+    Rollback,
+    /// The holder may have left temporary objects or attached databases: [`ops::reset`].
+    Full,
+}
+
 /// State shared between the connection (async side) and its worker thread.
 pub(crate) struct Shared {
     broken: AtomicBool,
+    /// The number of the last request the thread finished, shifted left by one, with the low
+    /// bit set when the handle was inside a transaction afterwards. One atomic, so the return
+    /// path reads both in one load; written before the request's answer is sent.
+    settled: AtomicU64,
     /// Every request numbered up to this one is to stop.
     interrupt_mark: Arc<AtomicU64>,
     interrupt: InterruptHandle,
@@ -89,6 +109,34 @@ impl Shared {
 
     fn is_interrupted(&self, number: u64) -> bool {
         self.interrupt_mark.load(Ordering::Acquire) >= number
+    }
+
+    /// Whether the thread has finished request `number` (and every earlier one) and left the
+    /// handle outside a transaction (autocommit). Read on the caller's thread at a return.
+    pub(crate) fn settled_in_autocommit(&self, number: u64) -> bool {
+        // Acquire pairs with the Release in `Settle::record`, which happens before the answer
+        // that the caller awaited, so the status of the caller's last request is visible.
+        let settled = self.settled.load(Ordering::Acquire);
+        settled >> 1 >= number && settled & 1 == 0
+    }
+}
+
+/// What the worker records once a request has run, before answering it.
+pub(crate) struct Settle<'a> {
+    shared: &'a Shared,
+    number: u64,
+}
+
+impl Settle<'_> {
+    /// Records that the request is finished and whether `conn` (none when the request did not
+    /// reach the handle) is now inside a transaction. A request that did not run keeps the
+    /// previous status.
+    pub(crate) fn record(&self, conn: Option<&Connection>) {
+        let previous = self.shared.settled.load(Ordering::Relaxed) & 1;
+        let in_transaction = conn.map_or(previous, |c| u64::from(!c.is_autocommit()));
+        self.shared
+            .settled
+            .store(self.number << 1 | in_transaction, Ordering::Release);
     }
 }
 
@@ -132,6 +180,7 @@ where
         };
         let shared = Arc::new(Shared {
             broken: AtomicBool::new(false),
+            settled: AtomicU64::new(0),
             interrupt_mark,
             interrupt: conn.get_interrupt_handle(),
         });
@@ -163,6 +212,7 @@ fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
     let mut conn = Some(conn);
     while let Ok(Request { number, job }) = requests.recv() {
         busy::set_running(number);
+        let settle = Settle { shared, number };
         // A request interrupted before it started is answered without running.
         let target = || -> Result<&Connection, Failure> {
             if shared.is_interrupted(number) {
@@ -173,26 +223,39 @@ fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
         };
         match job {
             Job::Execute { sql, params, reply } => {
-                answer(reply, target(), |c| ops::execute(c, &sql, &params));
+                answer(reply, target(), &settle, |c| ops::execute(c, &sql, &params));
             }
             Job::Query { sql, params, reply } => {
-                answer(reply, target(), |c| ops::query(c, &sql, &params));
+                answer(reply, target(), &settle, |c| ops::query(c, &sql, &params));
             }
-            Job::Ping(reply) => answer(reply, target(), ops::ping),
-            Job::Reset(reply) => answer(reply, target(), ops::reset),
-            Job::QueuedReset => {
-                let reset = target().and_then(|c| ops::reset(c).map_err(Failure::from));
+            Job::Ping(reply) => answer(reply, target(), &settle, ops::ping),
+            Job::Reset(reply) => answer(reply, target(), &settle, ops::reset),
+            Job::QueuedReset(kind) => {
+                let target = target();
+                let conn = target.as_ref().ok().copied();
+                let reset = target.and_then(|c| {
+                    match kind {
+                        ResetKind::Rollback => ops::rollback(c),
+                        ResetKind::Full => ops::reset(c),
+                    }
+                    .map_err(Failure::from)
+                });
+                // Broken first: whoever sees this request settled also sees it failed.
                 if reset.is_err() {
                     shared.mark_broken();
                 }
+                settle.record(conn);
             }
             Job::Native(job) => {
                 let interrupted = shared.is_interrupted(number);
-                job(match conn.as_mut() {
-                    _ if interrupted => Err(Failure::interrupted()),
-                    Some(c) => Ok(c),
-                    None => Err(Failure::Closed),
-                });
+                job(
+                    match conn.as_mut() {
+                        _ if interrupted => Err(Failure::interrupted()),
+                        Some(c) => Ok(c),
+                        None => Err(Failure::Closed),
+                    },
+                    settle,
+                );
             }
             Job::Kill(reply) => {
                 // A failed close still drops (and so releases) the handle: it is gone either way.
@@ -200,6 +263,7 @@ fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
                 // server-side kill from the socket's end, and says so before any later call.
                 let _ = close(&mut conn);
                 shared.mark_broken();
+                settle.record(None);
                 let _ = reply.send(Ok(()));
             }
             Job::Close(reply) => {
@@ -211,16 +275,22 @@ fn run(conn: Connection, shared: &Shared, requests: &mpsc::Receiver<Request>) {
     }
 }
 
-/// Runs `work` on `target` unless the caller has gone, and sends its result.
+/// Runs `work` on `target` unless the caller has gone, records the outcome, and sends its
+/// result.
 fn answer<T>(
     reply: Reply<T>,
     target: Result<&Connection, Failure>,
+    settle: &Settle<'_>,
     work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) {
+    let conn = target.as_ref().ok().copied();
     if reply.is_closed() {
+        settle.record(None);
         return;
     }
-    let _ = reply.send(target.and_then(|c| work(c).map_err(Failure::from)));
+    let result = target.and_then(|c| work(c).map_err(Failure::from));
+    settle.record(conn);
+    let _ = reply.send(result);
 }
 
 /// Closes the handle (flushing the statement cache first); a second close is a no-op.
@@ -238,12 +308,24 @@ where
     F: FnOnce(&mut Connection) -> R + Send + 'static,
     R: Send + 'static,
 {
-    Box::new(move |conn: Result<&mut Connection, Failure>| {
-        if reply.is_closed() {
-            return;
-        }
-        let result =
-            conn.and_then(|c| catch_unwind(AssertUnwindSafe(|| f(c))).map_err(Failure::Panic));
-        let _ = reply.send(result);
-    })
+    Box::new(
+        move |conn: Result<&mut Connection, Failure>, settle: Settle<'_>| {
+            if reply.is_closed() {
+                settle.record(None);
+                return;
+            }
+            let result = match conn {
+                Ok(c) => {
+                    let result = catch_unwind(AssertUnwindSafe(|| f(c)));
+                    settle.record(Some(c));
+                    result.map_err(Failure::Panic)
+                }
+                Err(e) => {
+                    settle.record(None);
+                    Err(e)
+                }
+            };
+            let _ = reply.send(result);
+        },
+    )
 }
