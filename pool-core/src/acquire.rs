@@ -334,7 +334,7 @@ impl<M: Connector> Inner<M> {
     }
 
     pub(crate) fn timeout_error(&self, start: Instant) -> Error {
-        Counters::bump(&self.metrics.counters.timeouts);
+        self.metrics.record_timeouts(1);
         let st = self.state.lock();
         Error::Timeout {
             waited: start.elapsed(),

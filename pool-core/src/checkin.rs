@@ -61,7 +61,10 @@ impl<M: Connector> Inner<M> {
             // Only a session the adapter cannot clean without waiting costs a task.
             let reset = self.config.reset_on_return && conn.raw.begin_reset() == ResetStart::Await;
             if reset || self.hooks.after_checkin.is_some() {
-                let loose = Loose::new(self.clone(), conn, CountedIn::Active);
+                // One more short lock on a path that spawns a task anyway, so that `active`
+                // (the `used` gauge) counts what callers hold, not the pool's reset work.
+                self.state.lock().start_preparing_returned();
+                let loose = Loose::new(self.clone(), conn, CountedIn::Preparing);
                 self.spawn(loose.reset_and_return(reset));
                 return;
             }

@@ -71,7 +71,7 @@ impl<M: Connector> Inner<M> {
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 let st = self.state.lock();
-                return st.active + st.checking;
+                return st.active + st.preparing;
             }
         }
     }

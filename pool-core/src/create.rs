@@ -132,7 +132,7 @@ impl<M: Connector> Inner<M> {
         now: Instant,
         own_reservations: usize,
     ) -> Vec<Waker> {
-        let servable = st.active + st.checking > 0 || st.connecting > own_reservations;
+        let servable = st.active + st.preparing > 0 || st.connecting > own_reservations;
         if st.breaker.state() != CircuitState::Open || servable || st.waiters.waiting() == 0 {
             return Vec::new();
         }

@@ -129,6 +129,9 @@ pub struct PoolCounts {
     pub active: usize,
     /// Connections open and idle in the pool.
     pub idle: usize,
+    /// Connections the pool itself is working on (a health check, the reset after a return):
+    /// open, but neither held by a caller nor ready to hand out.
+    pub preparing: usize,
     /// Connections being opened right now.
     pub connecting: usize,
     /// Callers waiting for a connection.
@@ -139,10 +142,15 @@ pub struct PoolCounts {
 
 impl fmt::Display for PoolCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "active {}, idle {}, ", self.active, self.idle)?;
+        // Usually zero: shown only when the pool's own work holds connections back.
+        if self.preparing > 0 {
+            write!(f, "preparing {}, ", self.preparing)?;
+        }
         write!(
             f,
-            "active {}, idle {}, connecting {}, waiting {}, max {}",
-            self.active, self.idle, self.connecting, self.waiting, self.max
+            "connecting {}, waiting {}, max {}",
+            self.connecting, self.waiting, self.max
         )
     }
 }

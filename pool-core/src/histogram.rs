@@ -378,7 +378,8 @@ fn summarize(histogram: &Histogram<u32>, zeros: u64, covered: Duration) -> Laten
         } else {
             histogram.max()
         }),
-        window_secs: covered.as_secs_f64(),
+        // Milliseconds are precision enough for a window of up to a minute, and read better.
+        window_secs: (covered.as_secs_f64() * 1e3).round() / 1e3,
     }
 }
 
@@ -604,6 +605,13 @@ mod tests {
         // Below 256 µs two significant digits are still exact.
         assert_eq!(summary.p50_ms, 0.2);
         assert_about(summary.max_ms, 0.4);
+    }
+
+    #[test]
+    fn the_window_length_is_rounded_to_the_millisecond() {
+        let empty = Histogram::<u32>::new(3).unwrap();
+        let summary = summarize(&empty, 0, Duration::from_nanos(45_123_456_789));
+        assert_eq!(summary.window_secs, 45.123);
     }
 
     #[test]

@@ -62,8 +62,9 @@ pub(crate) struct Inner<M: Connector> {
 pub(crate) enum CountedIn {
     /// Checked out, or being validated for a checkout.
     Active,
-    /// Taken out by the background health check.
-    Checking,
+    /// The pool's own work: taken out by the background health check, or being reset (or
+    /// passed to the after-checkin hook) after its holder returned it.
+    Preparing,
 }
 
 impl<M: Connector> Inner<M> {

@@ -166,6 +166,7 @@ impl<M: Connector> Pool<M> {
             let locked = LockedCounts {
                 active: counts.active,
                 idle: counts.idle,
+                preparing: counts.preparing,
                 open: st.open,
                 connecting: st.connecting,
                 waiting: st.waiters.waiting(),
@@ -177,6 +178,7 @@ impl<M: Connector> Pool<M> {
                 consecutive_failures: st.breaker.consecutive_failures(),
                 immediate_checkouts: st.immediate_checkouts(),
                 waited_checkouts: st.waited_checkouts,
+                acquire_timeout: inner.config.acquire_timeout,
             };
             (parked, locked)
         };

@@ -5,8 +5,10 @@
 //! that drives it lives in `acquire.rs`, `create.rs`, `checkin.rs` and `close.rs`.
 //!
 //! Accounting: `open` counts every connection that exists, wherever it is:
-//! `open == idle.len() + active + checking`, where `active` includes the connections parked in
-//! the stash (the fast lane, `stash.rs`), which are idle in every figure the pool reports. `connecting` counts reserved slots whose
+//! `open == idle.len() + active + preparing`, where `active` includes the connections parked in
+//! the stash (the fast lane, `stash.rs`), which are idle in every figure the pool reports, and
+//! `preparing` counts the pool's own work on a connection (a health check, the reset after a
+//! return), so `active` is what callers hold. `connecting` counts reserved slots whose
 //! connection is still being opened, and `open + connecting <= max_size` always holds.
 
 use std::collections::{HashMap, VecDeque};
@@ -36,8 +38,9 @@ pub(crate) struct State<C> {
     /// Connections checked out by callers, handed to a waiter that has not taken it yet, or
     /// parked in the stash.
     pub(crate) active: usize,
-    /// Connections taken out for a background health check.
-    pub(crate) checking: usize,
+    /// Connections the pool itself works on: taken out for a background health check, or
+    /// being reset after a return.
+    pub(crate) preparing: usize,
     /// Connections being closed right now (already out of `open`).
     pub(crate) closing: usize,
     pub(crate) min_size: usize,
@@ -114,7 +117,7 @@ impl<C> State<C> {
             open: 0,
             connecting: 0,
             active: 0,
-            checking: 0,
+            preparing: 0,
             closing: 0,
             min_size,
             max_size,
@@ -137,6 +140,7 @@ impl<C> State<C> {
         PoolCounts {
             active: self.active,
             idle: self.idle.len(),
+            preparing: self.preparing,
             connecting: self.connecting,
             waiting: self.waiters.waiting(),
             max: self.max_size,
@@ -279,11 +283,18 @@ impl<C> State<C> {
         self.connecting -= 1;
     }
 
+    /// A returned connection needs the pool's work (a reset, the after-checkin hook) before
+    /// it can serve again: from now on it is the pool's, not its holder's.
+    pub(crate) fn start_preparing_returned(&mut self) {
+        self.active -= 1;
+        self.preparing += 1;
+    }
+
     /// A connection leaves the place it was counted in (to be placed or forgotten next).
     pub(crate) fn leave(&mut self, from: CountedIn) {
         match from {
             CountedIn::Active => self.active -= 1,
-            CountedIn::Checking => self.checking -= 1,
+            CountedIn::Preparing => self.preparing -= 1,
         }
     }
 
@@ -399,13 +410,13 @@ impl<C> State<C> {
 
     /// Checks the accounting identities; the first violated one is described.
     pub(crate) fn check_invariants(&self) -> std::result::Result<(), String> {
-        if self.open != self.idle.len() + self.active + self.checking {
+        if self.open != self.idle.len() + self.active + self.preparing {
             return Err(format!(
-                "open ({}) != idle ({}) + active ({}) + checking ({})",
+                "open ({}) != idle ({}) + active ({}) + preparing ({})",
                 self.open,
                 self.idle.len(),
                 self.active,
-                self.checking
+                self.preparing
             ));
         }
         if self.live.len() != self.open {

@@ -64,7 +64,17 @@ pub(crate) struct Metrics {
     clock: WindowClock,
     /// The sampler's last reading, for the checkout rate.
     pub(crate) rate: Mutex<RateSample>,
+    /// When an acquire last timed out, for [`PoolState::Degraded`].
+    last_timeout: Mutex<Option<Instant>>,
 }
+
+/// How long an acquire timeout keeps the pool [`PoolState::Degraded`]: the span of the latency
+/// windows, so the state and the wait percentiles beside it tell of the same minute.
+const DEGRADED_AFTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A pool whose recent wait p99 exceeds this fraction of its acquire timeout is degraded:
+/// more than 1 % of checkouts wait a quarter of the way to failing.
+const DEGRADED_WAIT_FRACTION: u32 = 4;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RateSample {
@@ -86,7 +96,18 @@ impl Metrics {
                 checkouts: 0,
                 per_second: 0.0,
             }),
+            last_timeout: Mutex::new(None),
         }
+    }
+
+    /// Counts `n` acquires that timed out just now (the slow path: they waited their whole
+    /// acquire timeout).
+    pub(crate) fn record_timeouts(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.counters.timeouts.fetch_add(n, Ordering::Relaxed);
+        *self.last_timeout.lock() = Some(Instant::now());
     }
 
     /// Updates the checkout rate from the running total (called by the sampler), and moves the
@@ -97,7 +118,9 @@ impl Metrics {
         let mut rate = self.rate.lock();
         let elapsed = now.saturating_duration_since(rate.at).as_secs_f64();
         if elapsed > 0.0 {
-            rate.per_second = checkouts.saturating_sub(rate.checkouts) as f64 / elapsed;
+            let per_second = checkouts.saturating_sub(rate.checkouts) as f64 / elapsed;
+            // A tenth of a checkout per second is precision enough, and reads better in JSON.
+            rate.per_second = (per_second * 10.0).round() / 10.0;
             rate.at = now;
             rate.checkouts = checkouts;
         }
@@ -111,7 +134,10 @@ impl Metrics {
 pub enum PoolState {
     /// Working normally.
     Healthy,
-    /// Working, but below its minimum size or with every connection busy and callers waiting.
+    /// Working, but hurting callers or short of connections: an acquire timed out in the last
+    /// minute, or more than 1 % of the last minute's checkouts waited over a quarter of the
+    /// acquire timeout (wait p99), or fewer connections are open than `min_size`. A busy pool
+    /// whose callers queue briefly is healthy.
     Degraded,
     /// The circuit breaker is not closed: the database is failing.
     Critical,
@@ -131,7 +157,10 @@ pub struct PoolStats {
     pub active: usize,
     /// Connections open and idle.
     pub idle: usize,
-    /// Connections open (active, idle, or being health-checked).
+    /// Connections the pool itself is working on: a background health check, or the reset
+    /// (and after-checkin hook) after a return. Neither held by a caller nor ready to hand out.
+    pub preparing: usize,
+    /// Connections open: `active + idle + preparing`.
     pub total: usize,
     /// Connections being opened.
     pub connecting: usize,
@@ -213,6 +242,7 @@ pub struct PoolHistograms {
 pub(crate) struct LockedCounts {
     pub(crate) active: usize,
     pub(crate) idle: usize,
+    pub(crate) preparing: usize,
     pub(crate) open: usize,
     pub(crate) connecting: usize,
     pub(crate) waiting: usize,
@@ -224,6 +254,8 @@ pub(crate) struct LockedCounts {
     pub(crate) consecutive_failures: u32,
     pub(crate) immediate_checkouts: u64,
     pub(crate) waited_checkouts: u64,
+    /// The configured acquire timeout (not locked state: it sets the degraded threshold).
+    pub(crate) acquire_timeout: std::time::Duration,
 }
 
 impl Metrics {
@@ -244,16 +276,22 @@ impl Metrics {
         let checkouts = locked
             .immediate_checkouts
             .saturating_add(locked.waited_checkouts);
-        let window = self.advance_windows(Instant::now(), checkouts);
+        let now = Instant::now();
+        let window = self.advance_windows(now, checkouts);
         // Only waits are recorded: the window's other checkouts were served at once.
         let wait = self.wait.summary(&window, Some(window.events));
+        let timed_out_lately = self
+            .last_timeout
+            .lock()
+            .is_some_and(|at| now.saturating_duration_since(at) <= DEGRADED_AFTER_TIMEOUT);
+        let slow_waits = wait.p99_ms * 1e-3
+            >= (locked.acquire_timeout / DEGRADED_WAIT_FRACTION).as_secs_f64()
+            && wait.p99_ms > 0.0;
         let state = if locked.closed {
             PoolState::Closed
         } else if locked.circuit != CircuitState::Closed {
             PoolState::Critical
-        } else if locked.open < locked.min_size
-            || (locked.waiting > 0 && locked.open + locked.connecting >= locked.max_size)
-        {
+        } else if locked.open < locked.min_size || timed_out_lately || slow_waits {
             PoolState::Degraded
         } else {
             PoolState::Healthy
@@ -263,6 +301,7 @@ impl Metrics {
             state,
             active: locked.active,
             idle: locked.idle,
+            preparing: locked.preparing,
             total: locked.open,
             connecting: locked.connecting,
             waiting: locked.waiting,
@@ -299,5 +338,23 @@ impl Metrics {
             scale_ups_total: Counters::get(&c.scale_ups),
             scale_downs_total: Counters::get(&c.scale_downs),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_checkout_rate_is_rounded_to_a_tenth() {
+        let start = Instant::now();
+        let metrics = Metrics::new(start);
+        metrics.sample_rate(start + Duration::from_nanos(1_234_567_891), 1_000);
+        // 1000 / 1.234567891 s = 810.0000073…
+        assert_eq!(metrics.rate.lock().per_second, 810.0);
+        metrics.sample_rate(start + Duration::from_nanos(2_234_567_891), 1_333);
+        assert_eq!(metrics.rate.lock().per_second, 333.0);
     }
 }

@@ -29,6 +29,7 @@ fn every_variant_that_carries_a_driver_error_prints_it_once() {
     let counts = PoolCounts {
         active: 1,
         idle: 0,
+        preparing: 0,
         connecting: 0,
         waiting: 2,
         max: 1,

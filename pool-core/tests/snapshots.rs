@@ -41,6 +41,7 @@ fn error_messages() {
     let counts = PoolCounts {
         active: 10,
         idle: 0,
+        preparing: 0,
         connecting: 2,
         waiting: 37,
         max: 10,

@@ -132,7 +132,13 @@ async fn dashboard_renders_every_pool_with_live_numbers_in_headless_chromium() {
         let tag = section_tag(&dom, name);
         let samples: u32 = attribute(tag, "data-samples").parse().unwrap();
         assert!(samples >= 2, "the page polled more than once: {tag}");
-        assert_eq!(attribute(tag, "data-state"), "healthy", "{tag}");
+        // `reports` timed out an acquire in `service_with_activity`: degraded for a minute.
+        let want = if name == "reports" {
+            "degraded"
+        } else {
+            "healthy"
+        };
+        assert_eq!(attribute(tag, "data-state"), want, "{tag}");
         assert_eq!(attribute(tag, "data-circuit"), "closed", "{tag}");
     }
     let cache: u64 = attribute(section_tag(&dom, "cache"), "data-checkouts")

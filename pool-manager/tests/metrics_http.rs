@@ -143,6 +143,69 @@ async fn metrics_scraped_over_http_parse_and_reflect_activity() {
     server.shutdown().await.unwrap();
 }
 
+/// `/metrics` answered `Accept: header` (none when `None`): the content type and the body.
+async fn get_metrics(
+    server: &pool_manager::http::Server,
+    accept: Option<&str>,
+) -> (String, String) {
+    let url = format!("http://{}/metrics", server.local_addr());
+    let mut request = reqwest::Client::new().get(&url);
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_answer_prometheus_in_openmetrics_and_plain_clients_in_the_classic_format() {
+    let (_manager, server) = service_with_activity(3).await;
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (content_type, openmetrics) = get_metrics(&server, Some(prometheus_accept)).await;
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(openmetrics.ends_with("# EOF\n"));
+
+    for accept in [None, Some("text/plain"), Some("*/*")] {
+        let (content_type, text) = get_metrics(&server, accept).await;
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
+        // Every sample's metric has its own help and type lines (what promtool checks).
+        let described: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# HELP "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        for sample in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let metric = sample.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| {
+                    metric
+                        .strip_suffix(suffix)
+                        .filter(|f| described.contains(f))
+                })
+                .unwrap_or(metric);
+            assert!(described.contains(family), "{metric} has no help text");
+        }
+        assert!(described.contains("db_client_connection_timeouts_total"));
+    }
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn every_exported_metric_is_documented_in_docs_metrics_md() {
     let (_manager, server) = service_with_activity(1).await;

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::inner::Inner;
 use crate::protocol::Connector;
-use crate::stats::Counters;
 
 /// Runs until `stop` is cancelled or the pool is dropped.
 pub(super) async fn watch<M: Connector>(
@@ -59,9 +58,7 @@ impl<M: Connector> Inner<M> {
         st.watch_armed = st.waiters.earliest_deadline();
         let next = st.watch_armed;
         drop(st);
-        for _ in &expired {
-            Counters::bump(&self.metrics.counters.timeouts);
-        }
+        self.metrics.record_timeouts(expired.len() as u64);
         expired.into_iter().for_each(std::task::Waker::wake);
         next
     }

@@ -25,7 +25,7 @@ impl<M: Connector> Inner<M> {
             while index < st.idle.len() {
                 if now.saturating_duration_since(st.idle[index].last_used) >= bypass {
                     let conn = st.idle.remove(index).expect("index is in bounds");
-                    st.checking += 1;
+                    st.preparing += 1;
                     due.push(conn);
                 } else {
                     index += 1;
@@ -39,7 +39,7 @@ impl<M: Connector> Inner<M> {
         }
         let mut checks = tokio::task::JoinSet::new();
         for conn in due {
-            let mut loose = Loose::new(self.clone(), conn, CountedIn::Checking);
+            let mut loose = Loose::new(self.clone(), conn, CountedIn::Preparing);
             let inner = self.clone();
             checks.spawn(async move {
                 let ping = inner.connector.validate(&mut loose.conn_mut().raw);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
@@ -13,10 +13,15 @@ use crate::manager::PoolManager;
 /// The dashboard page: HTML, CSS and JavaScript in one file, no external asset.
 const DASHBOARD: &str = include_str!("dashboard.html");
 
-pub(super) async fn metrics(State(manager): State<PoolManager>) -> Response {
+/// The metrics, in the format the scraper asks for (see [`crate::metrics::Format`]).
+pub(super) async fn metrics(State(manager): State<PoolManager>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = crate::metrics::Format::negotiate(accept);
     (
-        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        crate::metrics::encode(&manager),
+        [(header::CONTENT_TYPE, format.content_type())],
+        format.render(crate::metrics::encode(&manager)),
     )
         .into_response()
 }

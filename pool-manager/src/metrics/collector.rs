@@ -78,13 +78,14 @@ impl Collector for PoolCollector {
         gauge_by(
             e,
             "db_client_connection_count",
-            "Connections in each state: used (checked out) or idle.",
+            "Connections in each state: used (checked out by callers), idle, or preparing (the pool's own work: a health check, the reset after a return).",
             "state",
             s,
             |p| {
                 vec![
                     ("idle", p.stats.idle as i64),
                     ("used", p.stats.active as i64),
+                    ("preparing", p.stats.preparing as i64),
                 ]
             },
         )?;

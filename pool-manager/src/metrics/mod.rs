@@ -22,8 +22,10 @@
 //! ```
 
 mod collector;
+mod format;
 
 pub use collector::{LATENCY_BUCKETS, PoolCollector};
+pub use format::{Format, PROMETHEUS_TEXT_CONTENT_TYPE, to_prometheus_text};
 
 use prometheus_client::registry::Registry;
 
@@ -50,5 +52,5 @@ pub fn encode_registry(registry: &Registry) -> String {
     text
 }
 
-/// The content type of [`encode`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of [`encode`]'s output (OpenMetrics).
+pub const CONTENT_TYPE: &str = format::OPENMETRICS_CONTENT_TYPE;
