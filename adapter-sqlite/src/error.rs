@@ -157,6 +157,9 @@ impl std::error::Error for Gone {}
 pub(crate) struct OpenError {
     /// The path, or the in-memory database's URI.
     pub(crate) database: PathBuf,
+    /// How it was opened: the URL's `mode` and what it means (`mode=rwc (read-write, create
+    /// if missing)`), for a person comparing it with the file's permissions.
+    pub(crate) how: String,
     /// A hint for a person: the directory is missing, the file is not a database, ...
     pub(crate) hint: Option<String>,
     pub(crate) source: rusqlite::Error,
@@ -166,8 +169,9 @@ impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot open the SQLite database `{}`: {}",
+            "cannot open the SQLite database `{}` with {}: {}",
             self.database.display(),
+            self.how,
             self.source
         )?;
         if let Some(hint) = &self.hint {

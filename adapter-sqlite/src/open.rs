@@ -44,6 +44,7 @@ static JOURNAL_MODE_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub(crate) fn open(options: &SqliteOptions, location: &Location) -> Result<Connection, OpenError> {
     open_and_configure(options, location).map_err(|source| OpenError {
         database: location.display(),
+        how: how(options, location),
         hint: hint(options, location, &source),
         source,
     })
@@ -118,6 +119,22 @@ fn open_and_configure(
         conn.pragma_update(None, "query_only", true)?;
     }
     Ok(conn)
+}
+
+/// How `location` is opened, in the URL's words and plain ones.
+fn how(options: &SqliteOptions, location: &Location) -> String {
+    let mut how = match (location, options.mode) {
+        (Location::Memory(_), _) => "an in-memory database (read-write)".to_owned(),
+        (Location::File(_), OpenMode::ReadOnly) => "mode=ro (read-only)".to_owned(),
+        (Location::File(_), OpenMode::ReadWrite) => {
+            "mode=rw (read-write, the file must exist)".to_owned()
+        }
+        (Location::File(_), _) => "mode=rwc (read-write, created if missing)".to_owned(),
+    };
+    if options.shared_cache {
+        how.push_str(", cache=shared");
+    }
+    how
 }
 
 /// A hint for a person about why opening failed, from what the file system says.
