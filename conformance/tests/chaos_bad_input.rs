@@ -449,7 +449,7 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
             (
                 "manager: a literal number written as a string",
                 manager_text("[pools.a]\nurl = \"sqlite::memory:\"\nmax_size = \"4\""),
-                Expect::Other("Config", &["`max_size`", "is a string", "whole number"], &[]),
+                Expect::Other("Config", &["`max_size`", "is the string `\"4\"`", "whole number"], &[]),
             ),
             (
                 "manager: [default] instead of [defaults]",

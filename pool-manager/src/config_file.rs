@@ -24,6 +24,11 @@
 //!   defaults. A pool's `name` is its table name and cannot be set.
 //! - `${VAR}` in any string value is replaced from the environment (see
 //!   [`env_subst`](crate::env_subst)), so passwords stay out of the file.
+//! - A `url` may also be a libpq key/value string (`host=db port=5432 dbname=orders`): the
+//!   registry builds it with the factory registered for `postgres`.
+//! - A file that defines no pool is an error ([`ManagerError::NoPools`]), as is a syntax error
+//!   ([`ManagerError::Syntax`]); both name the file when read with
+//!   [`ManagerConfig::from_file`].
 //! - Every error names the pool, the key and the reason; values are validated when the file
 //!   is read, before any connection is opened. No error or `Debug` output contains a URL's
 //!   password, and values read from the environment are never echoed.
@@ -449,10 +454,13 @@ fn to_config(
                                  string, so this option cannot come from the environment; \
                                  write it without quotes (`{key} = {example}`)"
                             ),
-                            None => format!(
-                                "is a string but takes {expected}: write it without quotes \
-                                 (`{key} = {example}`)"
-                            ),
+                            None => {
+                                let given = message.split('"').nth(1).unwrap_or_default();
+                                format!(
+                                    "is the string `\"{given}\"` but takes {expected}: write \
+                                     it without quotes (`{key} = {example}`)"
+                                )
+                            }
                         };
                         (path, reason)
                     }
