@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::busy;
-use crate::error::OpenError;
+use crate::error::{OpenError, OpenedHow};
 use crate::options::{Database, JournalMode, OpenMode, SqliteOptions};
 
 /// Where the connection goes: a file path, or the URI of an in-memory database.
@@ -121,20 +121,13 @@ fn open_and_configure(
     Ok(conn)
 }
 
-/// How `location` is opened, in the URL's words and plain ones.
-fn how(options: &SqliteOptions, location: &Location) -> String {
-    let mut how = match (location, options.mode) {
-        (Location::Memory(_), _) => "an in-memory database (read-write)".to_owned(),
-        (Location::File(_), OpenMode::ReadOnly) => "mode=ro (read-only)".to_owned(),
-        (Location::File(_), OpenMode::ReadWrite) => {
-            "mode=rw (read-write, the file must exist)".to_owned()
-        }
-        (Location::File(_), _) => "mode=rwc (read-write, created if missing)".to_owned(),
-    };
-    if options.shared_cache {
-        how.push_str(", cache=shared");
+/// How `location` is opened, for the error message.
+fn how(options: &SqliteOptions, location: &Location) -> OpenedHow {
+    OpenedHow {
+        mode: options.mode,
+        in_memory: matches!(location, Location::Memory(_)),
+        shared_cache: options.shared_cache,
     }
-    how
 }
 
 /// A hint for a person about why opening failed, from what the file system says.
