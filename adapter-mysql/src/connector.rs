@@ -8,7 +8,7 @@ use mysql_async::{Conn, DriverError, Opts, SslOpts};
 use pool_core::{BackendError, Connector, Error, Result, async_trait};
 
 use crate::connection::MysqlConnection;
-use crate::error::classify;
+use crate::error::{classify, classify_connect};
 use crate::incarnation::{self, Incarnation};
 use crate::options::MysqlOptions;
 use crate::sessions::SessionRegistry;
@@ -135,7 +135,7 @@ impl Shared {
                             self.server_without_tls.store(true, Ordering::Relaxed);
                             self.connect_with(password, None).await
                         }
-                        other => other.map_err(|e| Error::Connect(classify(e))),
+                        other => other.map_err(|e| self.connect_error(e)),
                     }
                 }
             }
@@ -155,7 +155,11 @@ impl Shared {
     async fn connect_with(&self, password: Option<String>, ssl: Option<SslOpts>) -> Result<Conn> {
         Conn::new(self.driver_opts(password, ssl))
             .await
-            .map_err(|e| Error::Connect(classify(e)))
+            .map_err(|e| self.connect_error(e))
+    }
+
+    fn connect_error(&self, error: mysql_async::Error) -> Error {
+        Error::Connect(classify_connect(error, self.options.describe_target()))
     }
 
     fn driver_opts(&self, password: Option<String>, ssl: Option<SslOpts>) -> Opts {

@@ -6,8 +6,17 @@
 //! server reported about one statement (syntax, constraint, lock wait, interrupted query) is
 //! [`ErrorClass::Query`] and leaves the connection usable. Server errors carry their MySQL error
 //! number as the [`BackendError::code`].
+//!
+//! Every error while a session is being opened (refused port, authentication, unknown
+//! database, too many connections, host blocked, TLS) is [`ErrorClass::Connection`]: there is
+//! no connection to reuse. Such errors also say where the connect went ([`MysqlConnectError`]:
+//! host, port, user, database and `ssl_mode`, never the password), as the PostgreSQL adapter's
+//! do.
 
-use mysql_async::Error as MyError;
+use std::error::Error as StdError;
+use std::fmt;
+
+use mysql_async::{Error as MyError, IoError};
 use pool_core::{BackendError, ErrorClass};
 
 /// Server error numbers after which the session is gone or unusable.
@@ -17,6 +26,7 @@ use pool_core::{BackendError, ErrorClass};
 const CONNECTION_ERROR_CODES: &[u16] = &[
     1040, // ER_CON_COUNT_ERROR: too many connections
     1043, // ER_HANDSHAKE_ERROR
+    1045, // ER_ACCESS_DENIED_ERROR: authentication (at connect, or a COM_CHANGE_USER)
     1053, // ER_SERVER_SHUTDOWN: server shutdown in progress
     1077, // ER_NORMAL_SHUTDOWN
     1079, // ER_SHUTDOWN_COMPLETE
@@ -35,16 +45,28 @@ const CONNECTION_ERROR_CODES: &[u16] = &[
     1160, // ER_NET_ERROR_ON_WRITE
     1161, // ER_NET_WRITE_INTERRUPTED
     1184, // ER_NEW_ABORTING_CONNECTION
+    1203, // ER_TOO_MANY_USER_CONNECTIONS: max_user_connections
+    1251, // ER_NOT_SUPPORTED_AUTH_MODE: the client cannot do the account's auth plugin
+    1275, // ER_SERVER_IS_IN_SECURE_AUTH_MODE: the account has an old-style password
+    1698, // ER_ACCESS_DENIED_NO_PASSWORD_ERROR: e.g. unix_socket authentication refused
     1820, // ER_MUST_CHANGE_PASSWORD: the session can run nothing but SET PASSWORD
+    1862, // ER_MUST_CHANGE_PASSWORD_LOGIN: expired password refused at login
     1927, // ER_CONNECTION_KILLED (MariaDB): KILL CONNECTION
     2006, // CR_SERVER_GONE_ERROR
     2013, // CR_SERVER_LOST
     2055, // CR_SERVER_LOST_EXTENDED
+    3118, // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL 8)
     3169, // ER_SESSION_WAS_KILLED (MySQL 8)
     4031, // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8): disconnected for inactivity
 ];
 
-/// The class of a `mysql_async` error and the MySQL error number, if the server sent one.
+/// The class of a `mysql_async` error from a session that was open, and the MySQL error
+/// number, if the server sent one.
+///
+/// Some numbers are connection errors only while a session is being opened: 1044 (access
+/// denied to the database), 1049 (unknown database) or 1226 (a per-hour user limit) come from
+/// a `USE` or one statement too and then leave the session usable. A failed connect is always
+/// [`ErrorClass::Connection`], whatever its number (see the module docs).
 pub fn error_class(error: &MyError) -> (ErrorClass, Option<u16>) {
     match error {
         MyError::Server(e) if CONNECTION_ERROR_CODES.contains(&e.code) => {
@@ -67,6 +89,55 @@ pub(crate) fn classify(error: MyError) -> BackendError {
     match code {
         Some(code) => backend.with_code(code.to_string()),
         None => backend,
+    }
+}
+
+/// Maps an error from opening a session: always [`ErrorClass::Connection`], with the server's
+/// error number if it sent one, and `target` (where the connect went) in front of the message.
+pub(crate) fn classify_connect(error: MyError, target: String) -> BackendError {
+    let code = error_class(&error).1;
+    let backend = BackendError::connection(MysqlConnectError { target, error });
+    match code {
+        Some(code) => backend.with_code(code.to_string()),
+        None => backend,
+    }
+}
+
+/// A failed connect to MySQL/MariaDB: where it went (host and port or socket, user, database,
+/// `ssl_mode`; never the password) and the driver's message, each cause once (`mysql_async`
+/// prints "Input/output error" twice for a refused port).
+///
+/// Reach it through [`BackendError::source_error`] and `downcast_ref::<MysqlConnectError>()`,
+/// then [`mysql`](Self::mysql) for the driver's error.
+#[derive(Debug)]
+pub struct MysqlConnectError {
+    target: String,
+    error: MyError,
+}
+
+impl MysqlConnectError {
+    /// The driver's error.
+    pub fn mysql(&self) -> &MyError {
+        &self.error
+    }
+}
+
+impl fmt::Display for MysqlConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.target)?;
+        match &self.error {
+            MyError::Io(IoError::Io(e)) => write!(f, "I/O error: {e}"),
+            MyError::Io(IoError::Tls(e)) => write!(f, "TLS error: {e}"),
+            MyError::Server(e) => write!(f, "the server refused the session: {e}"),
+            MyError::Driver(e) => write!(f, "{e}"),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+impl StdError for MysqlConnectError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.error)
     }
 }
 
@@ -173,6 +244,46 @@ mod tests {
             assert_eq!(backend.class(), class, "{name}");
             assert_eq!(backend.code(), code, "{name}");
         }
+    }
+
+    #[test]
+    fn every_connect_failure_is_a_connection_error_with_its_code() {
+        // 1044 and 1049 are query errors from a `USE`, but not while opening a session.
+        for code in [
+            1044, 1045, 1049, 1040, 1129, 1130, 1203, 1226, 1251, 1698, 1862,
+        ] {
+            let backend = classify_connect(server(code), "db:3306".to_owned());
+            assert_eq!(backend.class(), ErrorClass::Connection, "{code}");
+            assert_eq!(backend.code(), Some(code.to_string().as_str()));
+        }
+        for code in [1045, 1203, 1251, 1698, 1862, 3118] {
+            assert_eq!(
+                classify(server(code)).class(),
+                ErrorClass::Connection,
+                "{code}"
+            );
+        }
+        for code in [1044, 1049] {
+            assert_eq!(classify(server(code)).class(), ErrorClass::Query, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_refused_connect_names_the_target_and_says_io_error_once() {
+        let refused = MyError::Io(IoError::Io(io::Error::from(
+            io::ErrorKind::ConnectionRefused,
+        )));
+        let backend = classify_connect(refused, "127.0.0.1:1 as user `app`".to_owned());
+        let message = backend.to_string();
+        assert_eq!(
+            message,
+            "127.0.0.1:1 as user `app`: I/O error: connection refused"
+        );
+        let source = backend
+            .source_error()
+            .downcast_ref::<MysqlConnectError>()
+            .expect("a MysqlConnectError");
+        assert!(matches!(source.mysql(), MyError::Io(_)));
     }
 
     #[test]

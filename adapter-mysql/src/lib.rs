@@ -150,7 +150,7 @@ pub mod types;
 pub use connection::MysqlConnection;
 pub use connector::MysqlConnector;
 pub use credentials::{PasswordProvider, ProviderError};
-pub use error::error_class;
+pub use error::{MysqlConnectError, error_class};
 pub use options::{MysqlOptions, SessionReset};
 pub use tls::{SslMode, TlsRoots};
 pub use tracked::TrackedConn;

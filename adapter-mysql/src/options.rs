@@ -426,6 +426,24 @@ impl MysqlOptions {
         self.driver.socket()
     }
 
+    /// Where and how connections go, for error messages: host and port (or the socket), user,
+    /// database and `ssl_mode`; never the password.
+    pub(crate) fn describe_target(&self) -> String {
+        let place = match self.socket() {
+            Some(socket) => format!("socket {socket}"),
+            _ => format!("{}:{}", self.host(), self.port()),
+        };
+        let user = self.user().unwrap_or_default();
+        let database = match self.database() {
+            Some(db) => format!(" to database `{db}`"),
+            None => String::new(),
+        };
+        format!(
+            "{place} as user `{user}`{database} with ssl_mode={}",
+            self.ssl_mode().as_str()
+        )
+    }
+
     /// How much TLS is demanded.
     pub fn ssl_mode(&self) -> SslMode {
         self.tls.mode

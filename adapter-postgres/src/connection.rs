@@ -529,8 +529,15 @@ impl ConnectionProtocol for PostgresConnection {
         self.note(result)
     }
 
+    /// Also true while a statement sent through the native client is unanswered (a call
+    /// dropped halfway): resetting the session would wait for it to finish, so the pool
+    /// discards the connection at once and [`close`](Self::close) cancels the statement in
+    /// the background.
     fn is_broken(&self) -> bool {
-        self.broken || self.in_flight || self.client.is_closed()
+        self.broken
+            || self.in_flight
+            || self.client.is_closed()
+            || self.tracker.has_running_statement()
     }
 
     async fn close(&mut self) -> Result<()> {
@@ -539,7 +546,9 @@ impl ConnectionProtocol for PostgresConnection {
         // reads nothing, Terminate included, until it ends, and the I/O task sends Terminate
         // only after the last awaited answer. Cancel it first; the protocol cancel's second
         // signal is harmless here, nothing follows but Terminate.
-        if (self.in_flight || self.unsettled) && !self.client.is_closed() {
+        if (self.in_flight || self.unsettled || self.tracker.has_running_statement())
+            && !self.client.is_closed()
+        {
             self.cancel_by_protocol(CLOSE_CANCEL_GRACE).await;
         }
         // Ends the request channel: the I/O task sends Terminate, closes the socket and ends.

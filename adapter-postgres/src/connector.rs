@@ -12,7 +12,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use crate::cancel;
 use crate::connection::PostgresConnection;
 use crate::dial::{self, Target};
-use crate::error::classify_with_context;
+use crate::error::classify_connect;
 use crate::options::{PostgresOptions, SslMode};
 use crate::tls::{self, MakeRustls, TrackedTls};
 use crate::wire::{SessionTracker, Tracked};
@@ -215,7 +215,7 @@ impl PostgresConnector {
         };
         let (client, connection) = opened.map_err(|e| {
             let hint = self.hint(&crate::error::render(&e));
-            Error::Connect(classify_with_context(e, Some(self.describe_target()), hint))
+            Error::Connect(classify_connect(e, Some(self.describe_target()), hint))
         })?;
         let io_task = tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -259,7 +259,7 @@ impl Opened {
             .client
             .simple_query("SHOW transaction_read_only")
             .await
-            .map_err(|e| Error::Connect(classify_with_context(e, None, None)))?;
+            .map_err(|e| Error::Connect(classify_connect(e, None, None)))?;
         let read_only = messages.iter().find_map(|m| match m {
             SimpleQueryMessage::Row(row) => row.get(0).map(|v| v == "on"),
             _ => None,

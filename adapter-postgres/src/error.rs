@@ -9,6 +9,8 @@
 //! * **Query** (the connection is reused): every other SQLSTATE (syntax `42601`, constraint
 //!   violations `23xxx`, `57014` cancelled, …) and the client-side parameter and column errors.
 //!
+//! Every error while a session is being opened is **Connection**, whatever its SQLSTATE.
+//!
 //! Anything unrecognised counts as a connection error: discarding a good connection costs one
 //! reconnect, keeping a broken one fails every later holder.
 
@@ -20,16 +22,28 @@ use pool_core::{BackendError, ErrorClass};
 
 /// Maps a tokio-postgres error into the pool's [`BackendError`], with its class and SQLSTATE.
 pub fn classify(error: tokio_postgres::Error) -> BackendError {
-    classify_with_context(error, None, None)
+    let class = class_of(&error);
+    wrap(error, class, None, None)
 }
 
-/// [`classify`], with context in front of the message and a hint after it (used at connect).
-pub(crate) fn classify_with_context(
+/// Maps an error from opening a session, with where the connect went in front of the message
+/// and a hint after it. Always [`ErrorClass::Connection`], whatever the SQLSTATE (`28P01` wrong
+/// password, `3D000` unknown database, `53300` too many connections): there is no session to
+/// reuse.
+pub(crate) fn classify_connect(
     error: tokio_postgres::Error,
     context: Option<String>,
     hint: Option<String>,
 ) -> BackendError {
-    let class = class_of(&error);
+    wrap(error, ErrorClass::Connection, context, hint)
+}
+
+fn wrap(
+    error: tokio_postgres::Error,
+    class: ErrorClass,
+    context: Option<String>,
+    hint: Option<String>,
+) -> BackendError {
     let code = error.code().map(|c| c.code().to_owned());
     let backend = BackendError::new(
         class,

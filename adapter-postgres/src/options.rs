@@ -215,7 +215,8 @@ impl PostgresOptions {
     /// showing the password.
     pub fn from_url(url: &str) -> Result<Self> {
         let split = url::split(url)?;
-        let pg = tokio_postgres::Config::from_str(&split.driver).map_err(config_error)?;
+        let pg = tokio_postgres::Config::from_str(&split.driver)
+            .map_err(|e| config_error(e, &split.driver))?;
         let mut options = Self::bare(pg);
         for (key, value) in &split.own {
             match key.as_str() {
@@ -549,7 +550,10 @@ fn rebuild_without_hosts(old: &tokio_postgres::Config) -> tokio_postgres::Config
 /// garbled URL that falls through to the key/value parser (`postgres//app:pw@db/shop?x=y`),
 /// everything before the first `=` is the "option", password included, so such a string is
 /// reported as malformed without quoting it.
-fn config_error(e: tokio_postgres::Error) -> Error {
+///
+/// An invalid value is quoted (`` `port` has an invalid value `notaport` ``), except a
+/// password's.
+fn config_error(e: tokio_postgres::Error, input: &str) -> Error {
     let cause = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
     let is_option_name = |name: &str| {
         !name.is_empty()
@@ -576,7 +580,21 @@ fn config_error(e: tokio_postgres::Error) -> Error {
             option,
             "is not a connection parameter tokio-postgres or this adapter knows",
         ),
-        (_, Some(option)) => Error::config(option, "has an invalid value"),
+        (_, Some(option)) => {
+            let value = match url::value_of(input, &option) {
+                Some(value) if !option.contains("pass") => format!(" `{value}`"),
+                _ => String::new(),
+            };
+            let expected = match option.as_str() {
+                "port" => " (expected a TCP port number, 1 to 65535)",
+                "connect_timeout"
+                | "keepalives_idle"
+                | "keepalives_interval"
+                | "tcp_user_timeout" => " (expected a whole number of seconds)",
+                _ => "",
+            };
+            Error::config(&option, format!("has an invalid value{value}{expected}"))
+        }
         // The others quote at most one character of the input.
         _ => Error::config("url", format!("is malformed: {cause}")),
     }

@@ -33,7 +33,45 @@ pub(crate) fn split(input: &str) -> Result<Split> {
         }
         return Ok(split_url(input));
     }
+    if let Some(error) = missing_separator(input) {
+        return Err(error);
+    }
     Ok(split_key_value(input))
+}
+
+/// A string that starts like a URL (`postgresql//app@db/shop`, `postgres:/db`) but has no
+/// `://` after its scheme: said so, instead of the key/value parser's "unexpected EOF". Only
+/// the scheme and the separator found are quoted (the rest may hold a password).
+fn missing_separator(input: &str) -> Option<Error> {
+    let first = input.trim_start().split(char::is_whitespace).next()?;
+    if first.contains('=') {
+        return None;
+    }
+    let scheme_len = first
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .unwrap_or(first.len());
+    let (scheme, rest) = first.split_at(scheme_len);
+    let separator: String = rest
+        .chars()
+        .take_while(|c| matches!(c, ':' | '/'))
+        .collect();
+    if scheme.is_empty() || separator.is_empty() {
+        return None;
+    }
+    let expected =
+        if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") {
+            format!("`{scheme}://`")
+        } else {
+            "`postgres://` or `postgresql://`".to_owned()
+        };
+    Some(Error::config(
+        "url",
+        format!(
+            "is malformed: `{scheme}` is followed by `{separator}`, not `://`; a URL starts \
+             with {expected} (`postgresql://user@host:5432/db`), a key/value string with \
+             `host=`"
+        ),
+    ))
 }
 
 /// The scheme of a URL, or `None` for a key/value string (whose first word holds `=`).
@@ -44,6 +82,46 @@ fn url_scheme(input: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     is_scheme.then_some(scheme)
+}
+
+/// The text given for `option` in the driver's part of a connection string, for an error
+/// message: a key/value pair's value, a URL query parameter, or for `port` the URL's ports
+/// that are not numbers. At most 64 characters.
+pub(crate) fn value_of(input: &str, option: &str) -> Option<String> {
+    let found = if url_scheme(input).is_some() {
+        let after_credentials = input.find('@').map_or(0, |at| at + 1);
+        let rest = &input[after_credentials..];
+        let (authority, query) = match rest.split_once('?') {
+            Some((before, query)) => (before, Some(query)),
+            None => (rest, None),
+        };
+        let from_query = query.and_then(|q| {
+            q.split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| decode(k) == option)
+                .map(|(_, v)| decode(v).into_owned())
+        });
+        match from_query {
+            Some(value) => Some(value),
+            None if option == "port" => {
+                let authority = authority.split('/').next().unwrap_or_default();
+                let authority = authority.rsplit('@').next().unwrap_or_default();
+                authority
+                    .split(',')
+                    .filter(|host| !host.ends_with(']'))
+                    .filter_map(|host| host.rsplit_once(':').map(|(_, port)| port))
+                    .find(|port| port.parse::<u16>().is_err())
+                    .map(|port| decode(port).into_owned())
+            }
+            None => None,
+        }
+    } else {
+        tokenize(input)?
+            .into_iter()
+            .find(|(k, _)| *k == option)
+            .map(|(_, v)| v)
+    }?;
+    Some(found.chars().take(64).collect())
 }
 
 fn split_url(input: &str) -> Split {
@@ -210,6 +288,41 @@ mod tests {
             assert_eq!(s.driver, input);
             assert!(s.own.is_empty());
         }
+    }
+
+    #[test]
+    fn the_value_of_an_option_is_found_for_its_error() {
+        for (input, option, value) in [
+            ("postgres://u@h:notaport/db", "port", Some("notaport")),
+            ("postgres://u:p@h1:5432,h2:x/db", "port", Some("x")),
+            (
+                "postgres://u@h/db?connect_timeout=soon",
+                "connect_timeout",
+                Some("soon"),
+            ),
+            ("host=h port=nope", "port", Some("nope")),
+            ("postgres://u@h/db", "port", None),
+        ] {
+            assert_eq!(value_of(input, option).as_deref(), value, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_scheme_without_its_slashes_is_named() {
+        for (input, scheme, separator) in [
+            ("postgresql//app:pw@db/shop", "postgresql", "//"),
+            ("postgres:/app:pw@db/shop", "postgres", ":/"),
+            ("postgres:app@db", "postgres", ":"),
+        ] {
+            let err = split(input).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{scheme}` is followed by `{separator}`")),
+                "{err}"
+            );
+            assert!(err.contains(&format!("`{scheme}://`")), "{err}");
+            assert!(!err.contains("pw"), "{err}");
+        }
+        assert!(split("host=db dbname=shop").is_ok());
     }
 
     #[test]

@@ -24,6 +24,8 @@ use pool_core::{BackendError, Error, ErrorClass};
 use rusqlite::ErrorCode;
 use rusqlite::ffi;
 
+use crate::options::OpenMode;
+
 /// Why a job on the worker thread did not produce its result; turned into an [`Error`] by
 /// [`into_error`] on the async side.
 pub(crate) enum Failure {
@@ -152,11 +154,37 @@ impl fmt::Display for Gone {
 
 impl std::error::Error for Gone {}
 
+/// How a database was opened, shown as the URL's words and plain ones:
+/// `mode=rwc (read-write, created if missing)`, `, cache=shared` when set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenedHow {
+    pub(crate) mode: OpenMode,
+    pub(crate) in_memory: bool,
+    pub(crate) shared_cache: bool,
+}
+
+impl fmt::Display for OpenedHow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.in_memory, self.mode) {
+            (true, _) => "an in-memory database (read-write)",
+            (false, OpenMode::ReadOnly) => "mode=ro (read-only)",
+            (false, OpenMode::ReadWrite) => "mode=rw (read-write, the file must exist)",
+            (false, _) => "mode=rwc (read-write, created if missing)",
+        })?;
+        if self.shared_cache {
+            f.write_str(", cache=shared")?;
+        }
+        Ok(())
+    }
+}
+
 /// Opening a database failed: names the database and, where it can tell, why.
 #[derive(Debug)]
 pub(crate) struct OpenError {
     /// The path, or the in-memory database's URI.
     pub(crate) database: PathBuf,
+    /// How it was opened, for a person comparing it with the file's permissions.
+    pub(crate) how: OpenedHow,
     /// A hint for a person: the directory is missing, the file is not a database, ...
     pub(crate) hint: Option<String>,
     pub(crate) source: rusqlite::Error,
@@ -166,8 +194,9 @@ impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot open the SQLite database `{}`: {}",
+            "cannot open the SQLite database `{}` with {}: {}",
             self.database.display(),
+            self.how,
             self.source
         )?;
         if let Some(hint) = &self.hint {

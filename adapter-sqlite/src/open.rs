@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::busy;
-use crate::error::OpenError;
+use crate::error::{OpenError, OpenedHow};
 use crate::options::{Database, JournalMode, OpenMode, SqliteOptions};
 
 /// Where the connection goes: a file path, or the URI of an in-memory database.
@@ -44,6 +44,7 @@ static JOURNAL_MODE_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub(crate) fn open(options: &SqliteOptions, location: &Location) -> Result<Connection, OpenError> {
     open_and_configure(options, location).map_err(|source| OpenError {
         database: location.display(),
+        how: how(options, location),
         hint: hint(options, location, &source),
         source,
     })
@@ -118,6 +119,15 @@ fn open_and_configure(
         conn.pragma_update(None, "query_only", true)?;
     }
     Ok(conn)
+}
+
+/// How `location` is opened, for the error message.
+fn how(options: &SqliteOptions, location: &Location) -> OpenedHow {
+    OpenedHow {
+        mode: options.mode,
+        in_memory: matches!(location, Location::Memory(_)),
+        shared_cache: options.shared_cache,
+    }
 }
 
 /// A hint for a person about why opening failed, from what the file system says.

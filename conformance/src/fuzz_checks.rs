@@ -11,7 +11,7 @@
 //! * **No panic, whatever the input.** A parser that panics is a bug: it must return an error.
 //! * **Errors are typed and name the problem.** A rejected URL is [`pool_core::Error::Config`]
 //!   with a non-empty field and reason; a rejected file is [`ManagerError::Config`] (non-empty
-//!   reason) or [`ManagerError::Syntax`].
+//!   reason), [`ManagerError::Syntax`] or [`ManagerError::NoPools`].
 //! * **Passwords are never printed.** A password in the input (a URL's userinfo, read as the
 //!   adapter's parser reads it: up to the first `@` for tokio-postgres, up to the last `@` of the
 //!   authority for the URL standard; a `password=` parameter of a PostgreSQL URL or key/value
@@ -453,9 +453,10 @@ fn manager_printout(text: &str) -> String {
             match &error {
                 ManagerError::Config { reason, .. } if !reason.trim().is_empty() => {}
                 ManagerError::Syntax { reason, .. } if !reason.trim().is_empty() => {}
+                ManagerError::NoPools { .. } => {}
                 other => fail(format!(
-                    "a rejected file must be ManagerError::Config or Syntax with a reason, got \
-                     {other:?}"
+                    "a rejected file must be ManagerError::Config, Syntax with a reason or \
+                     NoPools, got {other:?}"
                 )),
             }
             let printed = format!("{error}\n{error:?}");

@@ -4,7 +4,12 @@
 //! servers (nothing is changed on them), a throwaway PostgreSQL with password authentication
 //! and no TLS, a closed port and a blackholing fault proxy. Certificates for the wrong host are
 //! covered by the adapters' own TLS tests (`adapter-postgres/tests/tls.rs`,
-//! `adapter-mysql/tests/tls_server.rs`), which start TLS servers of their own.
+//! `adapter-mysql/tests/tls_server.rs`), which start TLS servers of their own. The manager's
+//! rows read configuration text and files, build pools from them, and start its status service
+//! on a taken port.
+//!
+//! Every message must also say each cause once (no "Input/output error: Input/output error")
+//! and never show the rows' passwords; every `Error::Connect` must be class `Connection`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,50 +20,167 @@ use adapter_postgres::PostgresConnector;
 use adapter_sqlite::SqliteConnector;
 use conformance::fault_proxy::{Fault, FaultProxy};
 use conformance::throwaway::ThrowawayPostgres;
-use pool_core::{Connector, Error, Pool, PoolConfig};
+use pool_core::{Connector, Error, ErrorClass, Pool, PoolConfig};
+use pool_manager::{AdapterRegistry, ManagerConfig, ManagerError, PoolManager};
+
+/// The password of rows that put one where it must not be echoed.
+const SECRET: &str = "s3cret-chaos";
 
 /// What a row must produce.
 #[derive(Debug, Clone, Copy)]
 enum Expect {
     /// `Error::Config` whose field is this and whose message contains these words.
     Config(&'static str, &'static [&'static str]),
-    /// `Error::Connect` whose message contains these words (case-insensitive).
+    /// `Error::Connect`, class `Connection`, whose message contains these words
+    /// (case-insensitive).
     Connect(&'static [&'static str]),
     /// `Error::ConnectTimeout`.
     ConnectTimeout,
+    /// Another error type (a `ManagerError` variant, an `io::ErrorKind`) of this kind, whose
+    /// message contains the first words and none of the second.
+    Other(
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
+    /// Not an error: input the documentation says is accepted.
+    Accepted,
 }
 
-type Attempt = Pin<Box<dyn Future<Output = Result<(), Error>>>>;
+/// How an attempt failed.
+#[derive(Debug)]
+enum Failed {
+    Pool(Error),
+    /// Any other error: its kind (variant name) and message.
+    Other(String, String),
+}
 
-fn check(row: &str, result: Result<(), Error>, expect: Expect, took: Duration) -> Option<String> {
-    let Err(error) = result else {
-        return Some(format!("{row}: succeeded, expected {expect:?}"));
-    };
-    let message = error.to_string();
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed::Pool(error)
+    }
+}
+
+impl From<ManagerError> for Failed {
+    fn from(error: ManagerError) -> Self {
+        let debug = format!("{error:?}");
+        let kind = debug
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Failed::Other(kind, error.to_string())
+    }
+}
+
+impl From<std::io::Error> for Failed {
+    fn from(error: std::io::Error) -> Self {
+        Failed::Other(format!("{:?}", error.kind()), error.to_string())
+    }
+}
+
+type Attempt = Pin<Box<dyn Future<Output = Result<(), Failed>>>>;
+
+/// A string for a row that lives as long as the test (rows hold `&'static str`).
+fn words(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn contains_all(message: &str, words: &[&str]) -> bool {
     let lower = message.to_lowercase();
+    words.iter().all(|w| lower.contains(&w.to_lowercase()))
+}
+
+/// The same cause twice in a row ("Input/output error: Input/output error: …").
+fn repeats_a_cause(message: &str) -> bool {
+    let parts: Vec<&str> = message.split(": ").map(str::trim).collect();
+    parts.windows(2).any(|w| w[0] == w[1])
+}
+
+fn check(row: &str, result: Result<(), Failed>, expect: Expect, took: Duration) -> Option<String> {
+    let error = match (result, expect) {
+        (Ok(()), Expect::Accepted) => return None,
+        (Ok(()), _) => return Some(format!("{row}: succeeded, expected {expect:?}")),
+        (Err(error), _) => error,
+    };
+    let message = match &error {
+        Failed::Pool(error) => error.to_string(),
+        Failed::Other(_, message) => message.clone(),
+    };
     let ok = match (&error, expect) {
-        (Error::Config { field, .. }, Expect::Config(want, words)) => {
-            field == want && words.iter().all(|w| lower.contains(&w.to_lowercase()))
+        (Failed::Pool(Error::Config { field, .. }), Expect::Config(want, words)) => {
+            field == want && contains_all(&message, words)
         }
-        (Error::Connect(_), Expect::Connect(words)) => {
-            words.iter().all(|w| lower.contains(&w.to_lowercase()))
+        (Failed::Pool(Error::Connect(backend)), Expect::Connect(words)) => {
+            backend.class() == ErrorClass::Connection && contains_all(&message, words)
         }
-        (Error::ConnectTimeout(_), Expect::ConnectTimeout) => true,
+        (Failed::Pool(Error::ConnectTimeout(_)), Expect::ConnectTimeout) => true,
+        (Failed::Other(kind, _), Expect::Other(want, words, absent)) => {
+            kind == want
+                && contains_all(&message, words)
+                && !absent
+                    .iter()
+                    .any(|w| message.to_lowercase().contains(&w.to_lowercase()))
+        }
         _ => false,
     };
-    let ok = ok && took < Duration::from_secs(5);
+    let ok = ok && took < Duration::from_secs(5) && !repeats_a_cause(&message);
+    let ok = ok && !message.contains(SECRET);
     (!ok).then(|| format!("{row}: expected {expect:?}, got {error:?} ({message}) after {took:?}"))
 }
 
 fn parse<T>(result: pool_core::Result<T>) -> Attempt {
-    let result = result.map(drop);
+    let result = result.map(drop).map_err(Failed::from);
     Box::pin(async move { result })
 }
 
+/// Reads manager configuration text (no environment variables set).
+fn manager_text(text: &str) -> Attempt {
+    let result = ManagerConfig::from_toml_str_with_env(text, &|_| None)
+        .map(drop)
+        .map_err(Failed::from);
+    Box::pin(async move { result })
+}
+
+/// Reads a manager configuration file holding `text`.
+fn manager_file(dir: &std::path::Path, name: &str, text: &str) -> (String, Attempt) {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let result = ManagerConfig::from_file(&path)
+        .map(drop)
+        .map_err(Failed::from);
+    (path.display().to_string(), Box::pin(async move { result }))
+}
+
+/// Builds a manager from configuration text, with the three adapters registered.
+fn manager_build(text: &'static str) -> Attempt {
+    Box::pin(async move {
+        let registry = AdapterRegistry::new()
+            .with_connector("postgres", PostgresConnector::from_url)
+            .with_connector("postgresql", PostgresConnector::from_url)
+            .with_connector("mysql", MysqlConnector::from_url)
+            .with_connector("sqlite", SqliteConnector::from_url);
+        let config = ManagerConfig::from_toml_str_with_env(text, &|_| None)?;
+        let manager = config.build(&registry).await?;
+        manager.close_all(Duration::from_secs(1)).await;
+        Ok(())
+    })
+}
+
+/// Starts the manager's status service on `addr`.
+fn status_service(addr: String) -> Attempt {
+    Box::pin(async move {
+        let server = pool_manager::http::serve(PoolManager::new(), addr.as_str()).await?;
+        server.shutdown().await?;
+        Ok(())
+    })
+}
+
 fn connect<C: Connector>(connector: pool_core::Result<C>) -> Attempt {
+    let connector = connector.map_err(Failed::from);
     Box::pin(async move {
         let connector = connector?;
-        let mut conn = connector.connect().await?;
+        let mut conn = connector.connect().await.map_err(Failed::from)?;
         let _ = pool_core::ConnectionProtocol::close(&mut conn).await;
         Ok(())
     })
@@ -69,7 +191,11 @@ fn config(change: impl FnOnce(&mut PoolConfig)) -> Attempt {
     change(&mut config);
     Box::pin(async move {
         let connector = SqliteConnector::from_url("sqlite::memory:")?;
-        let pool = Pool::builder(connector).config(config).build().await?;
+        let pool = Pool::builder(connector)
+            .config(config)
+            .build()
+            .await
+            .map_err(Failed::from)?;
         pool.close(Duration::from_secs(1)).await;
         Ok(())
     })
@@ -99,6 +225,13 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
         blackhole.set(Fault::Blackhole);
         let closed = closed_port();
         let pg_port = pg_with_password.port();
+        let files = tempfile::tempdir().unwrap();
+        let (syntax_file, syntax_attempt) =
+            manager_file(files.path(), "syntax.toml", "[pools.orders\nurl = \"sqlite::memory:\"\n");
+        let (empty_file, empty_attempt) = manager_file(files.path(), "empty.toml", "");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_addr = taken.local_addr().unwrap().to_string();
+        let missing_ro = files.path().join("missing.db");
 
         let rows: Vec<(&str, Attempt, Expect)> = vec![
             // URLs
@@ -110,7 +243,14 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
             (
                 "postgres: malformed port",
                 parse(PostgresConnector::from_url("postgres://u@127.0.0.1:notaport/db")),
-                Expect::Config("port", &["port"]),
+                Expect::Config("port", &["`notaport`", "port number"]),
+            ),
+            (
+                "postgres: no :// after the scheme",
+                parse(PostgresConnector::from_url(&format!(
+                    "postgresql//u:{SECRET}@127.0.0.1/db"
+                ))),
+                Expect::Config("url", &["`postgresql` is followed by `//`", "`postgresql://`"]),
             ),
             (
                 "postgres: unknown option",
@@ -216,14 +356,35 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
                 connect(PostgresConnector::from_url(&format!(
                     "postgres://postgres@127.0.0.1:{closed}/test"
                 ))),
-                Expect::Connect(&["refused"]),
+                Expect::Connect(Box::leak(Box::new([
+                    "refused",
+                    words(format!("127.0.0.1:{closed}")),
+                    "`postgres`",
+                    "sslmode=",
+                ]))),
             ),
             (
+                // 1045, at connect: a connection error (it was classed as a query error).
                 "mysql: wrong password",
+                connect(MysqlConnector::from_url(&format!(
+                    "mysql://root:{SECRET}@127.0.0.1:3306/test"
+                ))),
+                Expect::Connect(&["access denied", "1045", "127.0.0.1:3306", "`root`"]),
+            ),
+            (
+                "mysql: user that does not exist",
+                connect(MysqlConnector::from_url(&format!(
+                    "mysql://no_such_user_chaos:{SECRET}@127.0.0.1:3306/test"
+                ))),
+                Expect::Connect(&["access denied", "no_such_user_chaos"]),
+            ),
+            (
+                // 1049: a query error from `USE`, a connection error at connect.
+                "mysql: database that does not exist",
                 connect(MysqlConnector::from_url(
-                    "mysql://root:wrong-password@127.0.0.1:3306/test",
+                    "mysql://root@127.0.0.1:3306/no_such_db_chaos",
                 )),
-                Expect::Connect(&["access denied"]),
+                Expect::Connect(&["no_such_db_chaos", "1049"]),
             ),
             (
                 "mysql: TLS required, server has none",
@@ -233,25 +394,114 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
                 Expect::Connect(&["ssl"]),
             ),
             (
+                // Was "Input/output error: Input/output error: Connection refused".
                 "mysql: closed port",
                 connect(MysqlConnector::from_url(&format!(
                     "mysql://root@127.0.0.1:{closed}/test"
                 ))),
-                Expect::Connect(&["refused"]),
+                Expect::Connect(Box::leak(Box::new([
+                    "refused",
+                    words(format!("127.0.0.1:{closed}")),
+                    "user `root`",
+                    "database `test`",
+                    "ssl_mode=preferred",
+                ]))),
             ),
             (
                 "sqlite: directory that does not exist",
                 connect(SqliteConnector::from_url(
                     "sqlite:///nonexistent-chaos-dir/sub/x.db",
                 )),
-                Expect::Connect(&["/nonexistent-chaos-dir/sub/x.db"]),
+                Expect::Connect(&["/nonexistent-chaos-dir/sub/x.db", "mode=rwc"]),
             ),
             (
                 // The tests may run as root, which ignores permission bits: /proc refuses
                 // new files to everyone.
                 "sqlite: read-only location",
                 connect(SqliteConnector::from_url("sqlite:///proc/chaos-x.db")),
-                Expect::Connect(&["/proc/chaos-x.db"]),
+                Expect::Connect(&["/proc/chaos-x.db", "mode=rwc"]),
+            ),
+            (
+                "sqlite: read-only mode, file missing",
+                connect(SqliteConnector::from_url(&format!(
+                    "sqlite://{}?mode=ro",
+                    missing_ro.display()
+                ))),
+                Expect::Connect(Box::leak(Box::new([
+                    words(missing_ro.display().to_string()),
+                    "mode=ro (read-only)",
+                ]))),
+            ),
+            // The manager's configuration file and status service
+            (
+                // A number cannot come from `${VAR}`: the problem is the quotes, not the
+                // environment (MAX is unset, so the fallback 4 is used).
+                "manager: a number written as a string with ${VAR}",
+                manager_text(
+                    "[pools.a]\nurl = \"sqlite::memory:\"\nmax_size = \"${MAX:-4}\"",
+                ),
+                Expect::Other(
+                    "Config",
+                    &["pool `a`", "`max_size`", "is a string", "whole number", "without quotes"],
+                    &["(not shown here) is invalid"],
+                ),
+            ),
+            (
+                "manager: a literal number written as a string",
+                manager_text("[pools.a]\nurl = \"sqlite::memory:\"\nmax_size = \"4\""),
+                Expect::Other("Config", &["`max_size`", "is the string `\"4\"`", "whole number"], &[]),
+            ),
+            (
+                "manager: [default] instead of [defaults]",
+                manager_text(
+                    "[default]\nmax_size = 4\n[pools.a]\nurl = \"sqlite::memory:\"",
+                ),
+                Expect::Other(
+                    "Config",
+                    &["configuration file", "`default`", "`[default]`", "did you mean `[defaults]`"],
+                    &["pool ``"],
+                ),
+            ),
+            (
+                "manager: TOML syntax error in a file",
+                syntax_attempt,
+                Expect::Other(
+                    "Syntax",
+                    Box::leak(Box::new([words(syntax_file), "line 1", "column"])),
+                    &[],
+                ),
+            ),
+            (
+                "manager: empty file",
+                empty_attempt,
+                Expect::Other(
+                    "NoPools",
+                    Box::leak(Box::new([words(empty_file), "[pools.NAME]"])),
+                    &[],
+                ),
+            ),
+            (
+                "manager: only [defaults], no pool",
+                manager_text("[defaults]\nmax_size = 4"),
+                Expect::Other("NoPools", &["defines no pool"], &[]),
+            ),
+            (
+                // README: PostgreSQL takes libpq key/value strings; so does the manager's file.
+                "manager: a libpq key/value string",
+                manager_build(
+                    "[pools.pg]\nurl = \"host=127.0.0.1 port=5432 dbname=test user=root \
+                     sslmode=disable\"\nmin_size = 1",
+                ),
+                Expect::Accepted,
+            ),
+            (
+                "manager: status service on a taken port",
+                status_service(taken_addr.clone()),
+                Expect::Other(
+                    "AddrInUse",
+                    Box::leak(Box::new([words(taken_addr.clone())])),
+                    &[],
+                ),
             ),
         ];
 
@@ -280,7 +530,8 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
                 build_pool(PostgresConnector::from_url(&url).unwrap()).await
             } else {
                 build_pool(MysqlConnector::from_url(&url).unwrap()).await
-            };
+            }
+            .map_err(Failed::from);
             let took = t.elapsed();
             if let Some(f) = check(
                 &format!("{name}: blackholed host"),
@@ -293,6 +544,7 @@ fn bad_input_gives_a_typed_error_that_names_the_problem() {
                 failures.push(format!("{name}: blackholed host took {took:?} (timeout 300 ms)"));
             }
         }
+        drop(taken);
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     });
 }

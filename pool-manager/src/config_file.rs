@@ -24,6 +24,11 @@
 //!   defaults. A pool's `name` is its table name and cannot be set.
 //! - `${VAR}` in any string value is replaced from the environment (see
 //!   [`env_subst`](crate::env_subst)), so passwords stay out of the file.
+//! - A `url` may also be a libpq key/value string (`host=db port=5432 dbname=orders`): the
+//!   registry builds it with the factory registered for `postgres`.
+//! - A file that defines no pool is an error ([`ManagerError::NoPools`]), as is a syntax error
+//!   ([`ManagerError::Syntax`]); both name the file when read with
+//!   [`ManagerConfig::from_file`].
 //! - Every error names the pool, the key and the reason; values are validated when the file
 //!   is read, before any connection is opened. No error or `Debug` output contains a URL's
 //!   password, and values read from the environment are never echoed.
@@ -112,17 +117,19 @@ impl fmt::Debug for ReplicaSpec {
 
 impl ManagerConfig {
     /// Reads and validates the file at `path`, substituting `${VAR}` from the process
-    /// environment.
+    /// environment. A syntax error and an empty configuration ([`ManagerError::NoPools`])
+    /// name the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ManagerError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_toml_str(&text)
+        Self::from_toml_str(&text).map_err(|e| e.in_file(&path.display().to_string()))
     }
 
     /// Parses and validates TOML text, substituting `${VAR}` from the process environment.
+    /// Text that defines no pool is [`ManagerError::NoPools`].
     pub fn from_toml_str(text: &str) -> Result<Self> {
         Self::from_toml_str_with_env(text, &process_env)
     }
@@ -150,6 +157,7 @@ impl ManagerConfig {
                 .span()
                 .map_or((0, 0), |span| line_column(text, span.start));
             ManagerError::Syntax {
+                file: None,
                 line,
                 column,
                 reason: e.message().trim().to_owned(),
@@ -171,11 +179,26 @@ impl ManagerConfig {
                 ));
             }
         };
-        if let Some(key) = root.keys().next() {
+        if let Some((key, value)) = root.iter().next() {
+            let written = if value.is_table() {
+                format!("`[{key}]`")
+            } else {
+                format!("`{key} = …`")
+            };
+            let guess = match key.to_ascii_lowercase().as_str() {
+                "default" | "default_pool" | "defaults" | "pool_defaults" => {
+                    " Did you mean `[defaults]`?"
+                }
+                "pool" | "pools" | "database" | "databases" => " Did you mean `[pools.NAME]`?",
+                _ => "",
+            };
             return Err(ManagerError::config(
                 "",
                 key.as_str(),
-                "is not a top-level key; expected `defaults` or `pools`",
+                format!(
+                    "is not a top-level key (written {written}); the file may have only \
+                     `[defaults]` and `[pools.NAME]`.{guess}"
+                ),
             ));
         }
         let mut defaults_from_env = Vec::new();
@@ -194,6 +217,9 @@ impl ManagerConfig {
         for (name, value) in pools {
             let spec = parse_pool(&name, value, &defaults, &defaults_from_env, lookup)?;
             config.pools.insert(name, spec);
+        }
+        if config.pools.is_empty() {
+            return Err(ManagerError::NoPools { file: None });
         }
         Ok(config)
     }
@@ -417,6 +443,27 @@ fn to_config(
                     (key, "is not a pool option".to_owned())
                 }
                 None => match template_of(&path, from_env) {
+                    _ if string_for_non_string(&message).is_some() => {
+                        let (expected, example) =
+                            string_for_non_string(&message).unwrap_or_default();
+                        let key = path.rsplit('.').next().unwrap_or(&path).to_owned();
+                        let reason = match template_of(&path, from_env) {
+                            Some(template) => format!(
+                                "is a string (`\"{template}\"`) but takes {expected}: `${{VAR}}` \
+                                 is replaced inside the string and the result is still a \
+                                 string, so this option cannot come from the environment; \
+                                 write it without quotes (`{key} = {example}`)"
+                            ),
+                            None => {
+                                let given = message.split('"').nth(1).unwrap_or_default();
+                                format!(
+                                    "is the string `\"{given}\"` but takes {expected}: write \
+                                     it without quotes (`{key} = {example}`)"
+                                )
+                            }
+                        };
+                        (path, reason)
+                    }
                     Some(template) => {
                         let reason = without_value(&message, template);
                         (path, reason)
@@ -474,6 +521,23 @@ fn without_value(message: &str, template: &str) -> String {
         format!("{is} is invalid: expected {expected}")
     } else {
         format!("{is} is invalid")
+    }
+}
+
+/// What a non-string option takes and an example value, when serde's message says a string
+/// was given for it (`invalid type: string "4", expected usize`).
+fn string_for_non_string(message: &str) -> Option<(&'static str, &'static str)> {
+    if !message.starts_with("invalid type: string") {
+        return None;
+    }
+    let expected = message.rsplit_once(", expected ")?.1;
+    match expected {
+        "usize" | "u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "an integer" => {
+            Some(("a whole number", "10"))
+        }
+        "f32" | "f64" | "a number" => Some(("a number", "0.5")),
+        "a boolean" => Some(("`true` or `false`", "true")),
+        _ => None,
     }
 }
 

@@ -46,10 +46,11 @@ pub enum ManagerError {
         source: Box<pool_core::Error>,
     },
     /// A configuration value is invalid.
-    #[error("pool `{pool}`: `{key}` {reason}")]
+    #[error("{}: `{key}` {reason}", place(pool))]
     Config {
         /// The pool (table under `[pools]`) the value belongs to; `"defaults"` for the
-        /// `[defaults]` table, empty for the file as a whole.
+        /// `[defaults]` table, empty for the file's top level (shown as "the configuration
+        /// file").
         pool: String,
         /// The key, dotted for nested tables (`circuit_breaker.open_duration`,
         /// `replicas[0].url`).
@@ -58,14 +59,35 @@ pub enum ManagerError {
         reason: String,
     },
     /// The file is not valid TOML.
-    #[error("the configuration is not valid TOML (line {line}, column {column}): {reason}")]
+    #[error(
+        "{} is not valid TOML (line {line}, column {column}): {reason}",
+        match file {
+            Some(path) => format!("the configuration file `{path}`"),
+            None => "the configuration".to_owned(),
+        }
+    )]
     Syntax {
+        /// The file's path, when it was read from a file.
+        file: Option<String>,
         /// 1-based line of the error.
         line: usize,
         /// 1-based column of the error.
         column: usize,
         /// The parser's message (without the offending source line, which may hold a secret).
         reason: String,
+    },
+    /// The configuration defines no pool (an empty file, or one with only `[defaults]`): a
+    /// manager without pools would fail every request.
+    #[error(
+        "{} defines no pool; add a `[pools.NAME]` table with a `url` for each database",
+        match file {
+            Some(path) => format!("the configuration file `{path}`"),
+            None => "the configuration".to_owned(),
+        }
+    )]
+    NoPools {
+        /// The file's path, when it was read from a file.
+        file: Option<String>,
     },
     /// The configuration file could not be read.
     #[error("could not read the configuration file `{path}`: {source}")]
@@ -111,6 +133,28 @@ impl ManagerError {
         }
     }
 
+    /// The same error, read from the file at `path`: a syntax error or an empty configuration
+    /// names the file.
+    pub(crate) fn in_file(self, path: &str) -> Self {
+        match self {
+            ManagerError::Syntax {
+                line,
+                column,
+                reason,
+                ..
+            } => ManagerError::Syntax {
+                file: Some(path.to_owned()),
+                line,
+                column,
+                reason,
+            },
+            ManagerError::NoPools { .. } => ManagerError::NoPools {
+                file: Some(path.to_owned()),
+            },
+            other => other,
+        }
+    }
+
     /// True when a pool timed out waiting for a connection.
     pub fn is_timeout(&self) -> bool {
         self.pool_error().is_some_and(pool_core::Error::is_timeout)
@@ -122,11 +166,14 @@ impl ManagerError {
             ManagerError::UnknownPool { name, .. }
             | ManagerError::DuplicatePool { name }
             | ManagerError::WrongType { name, .. } => Some(name),
+            ManagerError::Config { pool, .. } if pool.is_empty() => None,
             ManagerError::Pool { pool, .. }
             | ManagerError::Config { pool, .. }
             | ManagerError::UnknownScheme { pool, .. }
             | ManagerError::Build { pool, .. } => Some(pool),
-            ManagerError::Syntax { .. } | ManagerError::Io { .. } => None,
+            ManagerError::Syntax { .. }
+            | ManagerError::Io { .. }
+            | ManagerError::NoPools { .. } => None,
         }
     }
 
@@ -143,6 +190,14 @@ impl ManagerError {
             key: key.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// Where a configuration error is: a pool (or `defaults`), or the file's top level.
+fn place(pool: &str) -> String {
+    match pool {
+        "" => "the configuration file".to_owned(),
+        pool => format!("pool `{pool}`"),
     }
 }
 

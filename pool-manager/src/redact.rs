@@ -16,8 +16,12 @@
 /// );
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let mut out = redact_userinfo(url);
-    for key in ["password", "pass", "pwd", "passwd"] {
+    let mut out = if url.contains("://") {
+        redact_userinfo(url)
+    } else {
+        redact_key_value(url)
+    };
+    for key in SECRET_KEYS {
         out = redact_param(&out, key);
     }
     out
@@ -47,6 +51,66 @@ fn redact_userinfo(url: &str) -> String {
         &userinfo[..colon],
         &url[authority_start + at..]
     )
+}
+
+const SECRET_KEYS: [&str; 4] = ["password", "pass", "pwd", "passwd"];
+
+/// A libpq key/value string with the values of password keys replaced, also quoted values
+/// with spaces (`password='a b'`) and `key = value` with spaces around `=`. Stops at the first
+/// thing that does not parse and leaves the rest to [`redact_param`].
+fn redact_key_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let trimmed = rest.trim_start();
+        out.push_str(&rest[..rest.len() - trimmed.len()]);
+        rest = trimmed;
+        let key_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let after_key = &rest[key_end..];
+        let after_eq = match after_key.trim_start().strip_prefix('=') {
+            Some(after) if key_end > 0 => after,
+            _ => break,
+        };
+        let value_start = rest.len() - after_eq.trim_start().len();
+        let value = &rest[value_start..];
+        let mut chars = value.char_indices();
+        let quoted = value.starts_with('\'');
+        if quoted {
+            chars.next();
+        }
+        let mut end = value.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '\'' if quoted => {
+                    end = i + 1;
+                    break;
+                }
+                c if c.is_whitespace() && !quoted => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let key = rest[..key_end].to_ascii_lowercase();
+        out.push_str(&rest[..value_start]);
+        if SECRET_KEYS.contains(&key.as_str()) {
+            out.push_str("***");
+        } else {
+            out.push_str(&value[..end]);
+        }
+        rest = &value[end..];
+        if rest.is_empty() {
+            break;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn redact_param(url: &str, key: &str) -> String {
@@ -102,6 +166,15 @@ mod tests {
                 "host=db password=pw user=app",
                 "host=db password=*** user=app",
             ),
+            (
+                "host=db password='it is\\' secret' user=app",
+                "host=db password=*** user=app",
+            ),
+            (
+                "host=db password = 'a b' dbname=x",
+                "host=db password = *** dbname=x",
+            ),
+            ("host=db password='open quote", "host=db password=***"),
             (
                 "postgres://db/x?PASSWORD=pw",
                 "postgres://db/x?PASSWORD=***",

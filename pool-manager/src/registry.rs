@@ -91,15 +91,33 @@ impl AdapterRegistry {
         self.factories.keys().map(String::as_str).collect()
     }
 
-    /// Builds the pool `pool_name` for `url`, choosing the factory by the URL's scheme.
+    /// Builds the pool `pool_name` for `url`, choosing the factory by the URL's scheme. A
+    /// libpq key/value string (`host=db port=5432 dbname=shop user=app`) goes to the factory of
+    /// `postgres` (or else `postgresql`): PostgreSQL is the database that takes them.
     pub async fn build(&self, pool_name: &str, url: &str, config: PoolConfig) -> Result<AnyPool> {
-        let scheme = scheme_of(url).ok_or_else(|| {
-            ManagerError::config(
-                pool_name,
-                "url",
-                format!("`{}` has no scheme (like `postgres://`)", redact_url(url)),
-            )
-        })?;
+        let scheme = match scheme_of(url) {
+            Some(scheme) => scheme,
+            None if is_key_value(url) => ["postgres", "postgresql"]
+                .into_iter()
+                .find(|s| self.factories.contains_key(*s))
+                .map(str::to_owned)
+                .ok_or_else(|| ManagerError::UnknownScheme {
+                    pool: pool_name.to_owned(),
+                    scheme: "postgres (a libpq key/value string)".to_owned(),
+                    known: self.factories.keys().cloned().collect(),
+                })?,
+            None => {
+                return Err(ManagerError::config(
+                    pool_name,
+                    "url",
+                    format!(
+                        "`{}` has no scheme (like `postgres://`) and is not a libpq key/value \
+                         string (`host=… dbname=…`)",
+                        redact_url(url)
+                    ),
+                ));
+            }
+        };
         let factory = self
             .factories
             .get(&scheme)
@@ -116,6 +134,15 @@ impl AdapterRegistry {
                 source: Box::new(source),
             })
     }
+}
+
+/// True for a libpq key/value connection string: its first word is `key=…` (or `key = …`).
+pub(crate) fn is_key_value(url: &str) -> bool {
+    let text = url.trim_start();
+    let key_end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    key_end > 0 && text[key_end..].trim_start().starts_with('=')
 }
 
 /// The URL's scheme, lowercased: the text before the first `:` (`sqlite::memory:` → `sqlite`).

@@ -62,7 +62,7 @@ fn bad_files_are_reported_with_pool_key_and_reason() {
             "[pools.a]\nurl = \"t:x\"\nmax_size = \"ten\"",
             "a",
             "max_size",
-            "invalid type",
+            "is the string `\"ten\"` but takes a whole number",
         ),
         (
             "[pools.a]\nurl = \"t:x\"\nmax_size = 0",

@@ -70,8 +70,22 @@ impl Server {
 }
 
 /// Serves [`router`] on `addr` (use port 0 for any free port) in a background task.
+///
+/// An address that cannot be bound (taken, not local, no permission) is an error of the
+/// operating system's kind (`AddrInUse`, ...) whose message names the address.
 pub async fn serve(manager: PoolManager, addr: impl ToSocketAddrs) -> io::Result<Server> {
-    let listener = TcpListener::bind(addr).await?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+    let listener = TcpListener::bind(addrs.as_slice()).await.map_err(|e| {
+        let tried = addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        io::Error::new(
+            e.kind(),
+            format!("the pool status service could not listen on {tried}: {e}"),
+        )
+    })?;
     let local_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(manager);
