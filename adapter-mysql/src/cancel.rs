@@ -37,8 +37,10 @@ pub(crate) enum Timed<T> {
     TimedOut { result: Option<T> },
 }
 
-/// Runs `query`; past `limit`, runs `cancel` (bounded by `cancel_timeout`) while still driving
-/// `query` to its end (bounded by `cancel_timeout` again once the cancel is done).
+/// Runs `query`; past `limit`, runs `cancel` while still driving `query` to its end, both
+/// within one `cancel_timeout` budget: a call that timed out returns at most `cancel_timeout`
+/// after its limit, whether the side connection hangs (a blackholed server) or the cancelled
+/// query takes its time to stop.
 pub(crate) async fn with_timeout<T, Q, C, CF>(
     query: Q,
     limit: Option<Duration>,
@@ -60,7 +62,8 @@ where
         () = tokio::time::sleep(limit) => {}
     }
 
-    let mut kill = pin!(tokio::time::timeout(cancel_timeout, cancel()));
+    let budget_ends = tokio::time::Instant::now() + cancel_timeout;
+    let mut kill = pin!(tokio::time::timeout_at(budget_ends, cancel()));
     let mut result = None;
     let killed = loop {
         tokio::select! {
@@ -81,7 +84,7 @@ where
         }
     };
     if result.is_none() && killed {
-        result = tokio::time::timeout(cancel_timeout, &mut query).await.ok();
+        result = tokio::time::timeout_at(budget_ends, &mut query).await.ok();
     }
     Timed::TimedOut { result }
 }
@@ -141,6 +144,23 @@ mod tests {
         )
         .await;
         assert!(matches!(outcome, Timed::TimedOut { result: None }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_cancel_and_a_slow_stop_share_one_cancel_budget() {
+        let started = tokio::time::Instant::now();
+        let outcome = with_timeout(
+            std::future::pending::<()>(),
+            Some(Duration::from_millis(100)),
+            || async {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                Ok(())
+            },
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(matches!(outcome, Timed::TimedOut { result: None }));
+        assert_eq!(started.elapsed(), Duration::from_millis(1100));
     }
 
     #[tokio::test(start_paused = true)]

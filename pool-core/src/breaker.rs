@@ -9,17 +9,26 @@
 //!     ▲                                                         │ i has passed
 //!     │ the trial connects                                      ▼
 //!     └──────────────────────────────────────────────────── HalfOpen: one trial connect
-//!                                the trial fails: Open again for 2 × i (up to the cap)
+//!              the trial fails: Open again, for a fifth of the outage so far (up to the cap)
 //! ```
 //!
 //! - **Closed**: connects run as usual; each failure counts, each success clears the count.
 //! - **Open**: acquires that need a new connection fail at once with `CircuitOpen` and the
-//!   time left; callers waiting for a return keep waiting. The first interval is
-//!   `open_duration` (1 s by default); each failed trial doubles it up to
-//!   `max_open_duration` (60 s); a success brings it back to `open_duration`. Each interval is
-//!   drawn between half of it and all of it (jitter), so many pools that opened together do
-//!   not send their trials together, and the first trial after a short outage comes within
-//!   `open_duration` of the opening.
+//!   time left; callers waiting for a return keep waiting. The interval grows with the
+//!   outage: it is a fifth of the time since the breaker first opened, at least
+//!   `open_duration` (1 s by default) and at most `max_open_duration` (60 s); a successful
+//!   trial ends the outage, and the next one starts again from `open_duration`. Each interval
+//!   is drawn between half of it and all of it (jitter), so many pools that opened together
+//!   do not send their trials together.
+//!
+//!   Why a fifth of the outage and not doubling per failed trial: doubling from 1 s sends the
+//!   trials at about 1, 3 and 7 s, so a database back after 5 s waits 2 s more for the pool
+//!   to notice, and one back after 20 s waits up to 11 s. Tying the interval to the outage's
+//!   length bounds that wait to `open_duration` for outages up to 5 × `open_duration` and to
+//!   a fifth of the outage after (20 % longer than the outage at worst), while the trials
+//!   still thin out geometrically (each interval ≥ 1.1 × the one before, once past
+//!   `open_duration`): one refused connect a second for the first five seconds, one a minute
+//!   after five minutes.
 //! - **HalfOpen**: exactly one trial connect is in flight; callers that need a connection
 //!   meanwhile queue for the trial's outcome within their own deadline (served by the trial's
 //!   connection and the connects that follow it, or failed with `CircuitOpen` if it fails),
@@ -37,6 +46,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::CircuitBreakerConfig;
+
+/// The open interval is the outage so far divided by this (see the module docs).
+const OUTAGE_FRACTION: u32 = 5;
 
 /// Where the circuit breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,11 +99,11 @@ pub(crate) struct Transition {
 pub(crate) struct Breaker {
     enabled: bool,
     threshold: u32,
-    /// The first open interval, and the one after every success.
+    /// The shortest open interval, the first one of every outage.
     first_interval: Duration,
     max_interval: Duration,
-    /// The interval the next opening uses: doubles with each failed trial.
-    next_interval: Duration,
+    /// When the breaker first opened in the current outage (reset by a successful connect).
+    outage_began: Option<Instant>,
     state: CircuitState,
     consecutive_failures: u32,
     open_until: Instant,
@@ -105,7 +117,7 @@ impl Breaker {
             threshold: config.failure_threshold,
             first_interval: config.open_duration,
             max_interval: config.max_open_duration.max(config.open_duration),
-            next_interval: config.open_duration,
+            outage_began: None,
             state: CircuitState::Closed,
             consecutive_failures: 0,
             open_until: now,
@@ -156,7 +168,7 @@ impl Breaker {
     pub(crate) fn record_success(&mut self) -> Option<Transition> {
         self.consecutive_failures = 0;
         self.trial_in_flight = false;
-        self.next_interval = self.first_interval;
+        self.outage_began = None;
         self.set(CircuitState::Closed)
     }
 
@@ -170,13 +182,20 @@ impl Breaker {
         let trial_failed = self.state == CircuitState::HalfOpen;
         self.trial_in_flight = false;
         if self.enabled && (trial_failed || self.consecutive_failures >= self.threshold) {
-            let interval = self.next_interval.mul_f64(0.5 + 0.5 * fastrand::f64());
+            let interval = self.interval(now).mul_f64(0.5 + 0.5 * fastrand::f64());
             self.open_until = crate::deadline::after(now, interval);
-            self.next_interval = self.next_interval.saturating_mul(2).min(self.max_interval);
             self.set(CircuitState::Open)
         } else {
             None
         }
+    }
+
+    /// The whole open interval for an opening at `now`, before jitter: a fifth of the outage
+    /// so far, within `[open_duration, max_open_duration]`.
+    fn interval(&mut self, now: Instant) -> Duration {
+        let began = *self.outage_began.get_or_insert(now);
+        (now.saturating_duration_since(began) / OUTAGE_FRACTION)
+            .clamp(self.first_interval, self.max_interval)
     }
 
     /// The half-open trial ended without a verdict (cancelled, or no longer needed).
@@ -282,28 +301,74 @@ mod tests {
         assert_eq!(b.permit(later).0, Permit::Connect);
     }
 
-    #[test]
-    fn each_failed_trial_doubles_the_interval_up_to_the_cap_and_a_success_resets_it() {
-        let mut now = Instant::now();
-        let mut b = breaker(now);
+    /// A breaker with the default intervals (1 s, capped at 60 s), opened at `now`.
+    fn default_intervals_opened(now: Instant) -> Breaker {
+        let mut b = Breaker::new(
+            &CircuitBreakerConfig {
+                failure_threshold: 3,
+                ..CircuitBreakerConfig::default()
+            },
+            now,
+        );
         open(&mut b, now);
-        // Intervals 10 s, then 20 s, then 35 s (the cap), each drawn in [half, whole].
-        for whole in [20, 35, 35].map(Duration::from_secs) {
+        b
+    }
+
+    #[test]
+    fn the_open_interval_is_a_fifth_of_the_outage_within_its_bounds_and_a_success_resets_it() {
+        let began = Instant::now();
+        let mut b = default_intervals_opened(began);
+        let (first, cap) = (Duration::from_secs(1), Duration::from_secs(60));
+        assert!(b.retry_in(began) >= first / 2 && b.retry_in(began) <= first);
+        let mut now = began;
+        let mut previous_whole = first;
+        while now - began < Duration::from_secs(600) {
             now += b.retry_in(now);
+            let whole = ((now - began) / 5).clamp(first, cap);
             let interval = fail_trial(&mut b, now);
             assert!(
                 interval >= whole / 2 && interval <= whole,
-                "{interval:?} not within half of {whole:?}"
+                "{interval:?} after {:?} of outage, not within half of {whole:?}",
+                now - began
             );
+            assert!(whole >= previous_whole, "the interval never shrinks");
+            previous_whole = whole;
         }
+        assert_eq!(previous_whole, cap, "a long outage reaches the cap");
         now += b.retry_in(now);
         assert_eq!(b.permit(now).0, Permit::Trial);
         b.record_success();
         open(&mut b, now);
         assert!(
-            b.retry_in(now) <= FIRST,
-            "a success starts again from open_duration"
+            b.retry_in(now) <= first,
+            "a success ends the outage: the next one starts again from open_duration"
         );
+    }
+
+    #[test]
+    fn a_database_back_within_five_open_durations_is_tried_within_one_open_duration() {
+        // Whatever the jitter draws, the first trial after the database is back comes
+        // within `open_duration` (1 s) of its return, for returns up to 5 s into the outage.
+        for back_ms in [300, 500, 1_000, 2_500, 5_000] {
+            for _ in 0..50 {
+                let began = Instant::now();
+                let back = began + Duration::from_millis(back_ms);
+                let mut b = default_intervals_opened(began);
+                let mut now = began;
+                loop {
+                    now += b.retry_in(now);
+                    if now >= back {
+                        break;
+                    }
+                    fail_trial(&mut b, now);
+                }
+                assert!(
+                    now - back <= Duration::from_secs(1),
+                    "back after {back_ms} ms, tried {:?} later",
+                    now - back
+                );
+            }
+        }
     }
 
     #[test]

@@ -215,9 +215,13 @@ pub struct CircuitBreakerConfig {
     /// count: after a restart every idle session is dead at once, and that says nothing about
     /// whether the server accepts new ones.
     pub failure_threshold: u32,
-    /// How long the breaker first stays open before letting one trial connection through.
-    /// Each failed trial doubles the interval, up to `max_open_duration`; a success brings it
-    /// back to this. (Each interval is drawn between half of it and all of it.)
+    /// How long the breaker first stays open before letting one trial connection through, and
+    /// the shortest interval between trials. While trials keep failing the interval grows with
+    /// the outage (a fifth of the time since the breaker first opened, up to
+    /// `max_open_duration`), so the pool notices a database that is back within this long for
+    /// outages up to five times this, and within a fifth of the outage after; a successful
+    /// trial starts the next outage from this again. (Each interval is drawn between half of it
+    /// and all of it.)
     #[serde(with = "humantime_serde")]
     pub open_duration: Duration,
     /// The longest the breaker stays open between two trials, however long the outage.
