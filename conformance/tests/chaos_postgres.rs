@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use conformance::chaos::{self, PostgresChaos, run_serial, run_serial_with};
+use conformance::chaos::{self, PostgresChaos, defaults, run_serial, run_serial_with};
 use conformance::throwaway::ThrowawayPostgres;
 
 fn db() -> PostgresChaos {
@@ -124,5 +124,80 @@ fn leaked_connections_are_reported_with_their_checkout_trace_and_reclaimed() {
         db(),
         "leak",
         chaos::leaked_connections_are_reported_with_their_checkout_trace_and_reclaimed,
+    );
+}
+
+// The same faults with the default configuration (issue 12, item 5): see
+// `conformance::chaos::defaults` for what each target means and how it is measured, and
+// `chaos::defaults::known` for the misses listed with their causes.
+
+#[test]
+fn defaults_refused_for_500ms_recovers_within_a_second() {
+    run_serial(
+        db(),
+        "defaults: refused 500 ms",
+        defaults::refused_for_500ms_recovers_within_a_second,
+    );
+}
+
+#[test]
+fn defaults_refused_for_5s_recovers_within_a_second() {
+    run_serial(
+        db(),
+        "defaults: refused 5 s",
+        defaults::refused_for_5s_recovers_within_a_second,
+    );
+}
+
+#[test]
+fn defaults_a_restart_under_load_gives_errors_only_while_down() {
+    run_serial_with(
+        || {
+            let server =
+                Arc::new(ThrowawayPostgres::start().expect("a throwaway PostgreSQL starts"));
+            let db = PostgresChaos::new(
+                server.url(),
+                std::net::SocketAddr::from(([127, 0, 0, 1], server.port())),
+            );
+            (db, server)
+        },
+        "defaults: restart",
+        |db, server| defaults::a_restart_under_load_gives_errors_only_while_down(db, server),
+    );
+}
+
+#[test]
+fn defaults_a_reset_of_every_session_fails_only_the_calls_in_flight() {
+    run_serial(
+        db(),
+        "defaults: reset",
+        defaults::a_reset_of_every_session_fails_only_the_calls_in_flight,
+    );
+}
+
+#[test]
+fn defaults_a_kill_of_every_session_fails_only_the_calls_in_flight() {
+    run_serial(
+        db(),
+        "defaults: kill",
+        defaults::a_kill_of_every_session_fails_only_the_calls_in_flight,
+    );
+}
+
+#[test]
+fn defaults_a_short_blackhole_never_holds_a_call_past_twice_its_timeout() {
+    run_serial(
+        db(),
+        "defaults: blackhole 3 s",
+        defaults::a_short_blackhole_never_holds_a_call_past_twice_its_timeout,
+    );
+}
+
+#[test]
+fn defaults_a_long_blackhole_never_holds_a_call_past_twice_its_timeout() {
+    run_serial(
+        db(),
+        "defaults: blackhole 10 s",
+        defaults::a_long_blackhole_never_holds_a_call_past_twice_its_timeout,
     );
 }

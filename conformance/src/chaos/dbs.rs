@@ -43,6 +43,28 @@ pub trait ChaosDb: Send + Sync + 'static {
         marker: &Marker,
     ) -> pool_core::Result<Self::Connector>;
 
+    /// A connector with the adapter's default options (as a new user gets them from the
+    /// database's URL), apart from `marker` naming the pool's sessions so they can be counted
+    /// and killed, connecting to `via` (a fault proxy) instead of the server when given.
+    fn connector_with_adapter_defaults(
+        &self,
+        via: Option<SocketAddr>,
+        marker: &Marker,
+    ) -> pool_core::Result<Self::Connector>;
+
+    /// The adapter's default cancel budget: how long a query-timeout's server-side cancel may
+    /// take before the call gives up on it (the connection is then discarded).
+    fn cancel_budget(&self) -> Duration;
+
+    /// Runs `sql` through the driver's native client, the way the adapter's documentation
+    /// tells an application to (under the pool's query timeout, with the server-side cancel:
+    /// `bounded(...)`), discarding any rows.
+    async fn native_query(
+        &self,
+        conn: &mut <Self::Connector as Connector>::Connection,
+        sql: &str,
+    ) -> pool_core::Result<()>;
+
     /// A statement that runs for about `ms` milliseconds on the server.
     fn sleep_sql(&self, ms: u64) -> String;
 
@@ -176,6 +198,32 @@ impl ChaosDb for PostgresChaos {
     ) -> pool_core::Result<Self::Connector> {
         let port = via.unwrap_or(self.server).port();
         self.options(port, marker.as_str())?.build()
+    }
+
+    fn connector_with_adapter_defaults(
+        &self,
+        via: Option<SocketAddr>,
+        marker: &Marker,
+    ) -> pool_core::Result<Self::Connector> {
+        let port = via.unwrap_or(self.server).port();
+        adapter_postgres::PostgresOptions::from_url(&self.url)?
+            .with_host("127.0.0.1")
+            .with_port(port)
+            .with_application_name(marker.as_str())
+            .build()
+    }
+
+    fn cancel_budget(&self) -> Duration {
+        adapter_postgres::PostgresOptions::new().cancel_timeout()
+    }
+
+    async fn native_query(
+        &self,
+        conn: &mut adapter_postgres::PostgresConnection,
+        sql: &str,
+    ) -> pool_core::Result<()> {
+        conn.bounded(async |client| client.simple_query(sql).await.map(drop))
+            .await
     }
 
     fn sleep_sql(&self, ms: u64) -> String {
@@ -337,6 +385,32 @@ impl ChaosDb for MysqlChaos {
         ))
     }
 
+    fn connector_with_adapter_defaults(
+        &self,
+        via: Option<SocketAddr>,
+        marker: &Marker,
+    ) -> pool_core::Result<Self::Connector> {
+        let port = via.unwrap_or(self.server).port();
+        Ok(adapter_mysql::MysqlConnector::new(
+            adapter_mysql::MysqlOptions::from_url(&self.url)?
+                .with_port(port)
+                .with_program_name(marker.as_str()),
+        ))
+    }
+
+    fn cancel_budget(&self) -> Duration {
+        adapter_mysql::MysqlOptions::new("127.0.0.1").cancel_timeout()
+    }
+
+    async fn native_query(
+        &self,
+        conn: &mut adapter_mysql::MysqlConnection,
+        sql: &str,
+    ) -> pool_core::Result<()> {
+        use adapter_mysql::mysql_async::prelude::Queryable;
+        conn.bounded(async |db| db.query_drop(sql).await).await
+    }
+
     fn sleep_sql(&self, ms: u64) -> String {
         format!("SELECT SLEEP({})", ms as f64 / 1000.0)
     }
@@ -483,6 +557,36 @@ impl ChaosDb for SqliteChaos {
             "sqlite://{}",
             self.file(marker).display()
         ))
+    }
+
+    fn connector_with_adapter_defaults(
+        &self,
+        via: Option<SocketAddr>,
+        marker: &Marker,
+    ) -> pool_core::Result<Self::Connector> {
+        // `connector` sets nothing beyond the file already.
+        self.connector(via, marker)
+    }
+
+    fn cancel_budget(&self) -> Duration {
+        // `sqlite3_interrupt` is a flag the running statement checks: no side connection.
+        Duration::ZERO
+    }
+
+    async fn native_query(
+        &self,
+        conn: &mut adapter_sqlite::SqliteConnection,
+        sql: &str,
+    ) -> pool_core::Result<()> {
+        let sql = sql.to_owned();
+        conn.with_native(move |c| -> adapter_sqlite::rusqlite::Result<()> {
+            let mut statement = c.prepare(&sql)?;
+            let mut rows = statement.query([])?;
+            while rows.next()?.is_some() {}
+            Ok(())
+        })
+        .await?
+        .map_err(|e| pool_core::Error::Backend(pool_core::BackendError::query(e)))
     }
 
     fn sleep_sql(&self, ms: u64) -> String {

@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pool_core::{ConnectionProtocol, Connector, Error, Pool};
+use std::future::Future;
+use std::pin::Pin;
+
+use pool_core::{ConnectionProtocol, Connector, Error, Pool, PooledConnection};
 use record::Events;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -56,6 +59,25 @@ impl OutcomeKind {
     }
 }
 
+/// Which client API a call went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Api {
+    /// The pool's neutral `ConnectionProtocol` (`conn.query(...)`).
+    Neutral,
+    /// The driver's own client, reached through the adapter's connection (bounded by the
+    /// adapter's `bounded(...)`, or not, as the call says).
+    Native,
+}
+
+/// What one call does with the connection it got: a future that owns the connection (and
+/// drops it, returning it to the pool, when it ends).
+pub type CallFn<M> = Arc<
+    dyn Fn(PooledConnection<M>) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// One call: when it started, how long `get()` took, how long the whole call took, and how it
 /// ended.
 #[derive(Debug, Clone)]
@@ -70,6 +92,8 @@ pub struct Outcome {
     pub kind: OutcomeKind,
     /// The error's text, if it failed.
     pub error: Option<String>,
+    /// The API the call went through.
+    pub api: Api,
 }
 
 impl Outcome {
@@ -101,9 +125,9 @@ mod record {
     }
 }
 
-/// A running load: `tasks` tasks each looping get → statement → (hold) → drop until stopped.
-/// A failed call is followed by a 10 ms pause, as a real client would back off, so tasks that
-/// fail fast do not spin the machine's two cores.
+/// A running load: tasks each looping get → call → drop until stopped, every call timed and
+/// recorded ([`Load::start`]: a statement through the neutral API, 10 ms pause after a
+/// failure; [`Load::start_calls`]: any calls, any pause).
 #[derive(Debug)]
 pub struct Load {
     stop: Arc<AtomicBool>,
@@ -114,9 +138,43 @@ pub struct Load {
 }
 
 impl Load {
-    /// Starts `tasks` tasks running `sql` through `pool`, each holding its connection `hold`
-    /// longer after the statement.
+    /// Starts `tasks` tasks running `sql` through `pool`'s neutral API, each holding its
+    /// connection `hold` longer after the statement, pausing 10 ms after a failed call.
     pub fn start<M: Connector>(pool: &Pool<M>, tasks: usize, sql: &str, hold: Duration) -> Self {
+        let sql: Arc<str> = sql.into();
+        let call: CallFn<M> = Arc::new(move |mut conn| {
+            let sql = sql.clone();
+            Box::pin(async move {
+                conn.query(&sql, &[]).await?;
+                if !hold.is_zero() {
+                    tokio::time::sleep(hold).await;
+                }
+                Ok(())
+            })
+        });
+        Self::start_calls(
+            pool,
+            tasks,
+            Duration::from_millis(10),
+            vec![(Api::Neutral, call)],
+        )
+    }
+
+    /// Starts `tasks` tasks, each looping get → its call → drop until stopped, pausing
+    /// `pause_after_error` after a failed call (as a client's retry loop would, so tasks that
+    /// fail in microseconds do not spin the machine's two cores). Task `i` runs
+    /// `calls[i % calls.len()]`, so a load can mix the neutral and the native API.
+    ///
+    /// # Panics
+    ///
+    /// When `calls` is empty.
+    pub fn start_calls<M: Connector>(
+        pool: &Pool<M>,
+        tasks: usize,
+        pause_after_error: Duration,
+        calls: Vec<(Api, CallFn<M>)>,
+    ) -> Self {
+        assert!(!calls.is_empty(), "a load needs at least one kind of call");
         let stop = Arc::new(AtomicBool::new(false));
         let events = Arc::new(Events::default());
         let mut set = JoinSet::new();
@@ -126,7 +184,7 @@ impl Load {
             let current = current.clone();
             let stop = stop.clone();
             let events = events.clone();
-            let sql = sql.to_owned();
+            let (api, call) = calls[task % calls.len()].clone();
             set.spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
                     let started = Instant::now();
@@ -135,12 +193,7 @@ impl Load {
                     let result = async {
                         let got = pool.get().await;
                         acquire = started.elapsed();
-                        let mut conn = got?;
-                        let rows = conn.query(&sql, &[]).await?;
-                        if !hold.is_zero() {
-                            tokio::time::sleep(hold).await;
-                        }
-                        Ok::<_, Error>(rows.len())
+                        call(got?).await
                     }
                     .await;
                     current.lock().unwrap_or_else(|e| e.into_inner())[task] = None;
@@ -151,12 +204,13 @@ impl Load {
                         total: started.elapsed(),
                         kind,
                         error: result.err().map(|e| e.to_string()),
+                        api,
                     });
                     if kind == OutcomeKind::Closed {
                         return;
                     }
-                    if kind != OutcomeKind::Ok {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    if kind != OutcomeKind::Ok && !pause_after_error.is_zero() {
+                        tokio::time::sleep(pause_after_error).await;
                     }
                 }
             });

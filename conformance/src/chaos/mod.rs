@@ -14,12 +14,15 @@
 
 mod capture;
 mod dbs;
+pub mod defaults;
 mod load;
+mod rig;
 mod scenarios;
 
 pub use capture::{LogCapture, log_capture};
 pub use dbs::{ChaosDb, MysqlChaos, PostgresChaos, Sessions, SqliteChaos};
-pub use load::{Load, LoadStats, Outcome, OutcomeKind};
+pub use load::{Api, CallFn, Load, LoadStats, Outcome, OutcomeKind};
+pub use rig::defaults_config;
 pub use scenarios::*;
 
 use std::future::Future;
@@ -41,6 +44,11 @@ impl Measured {
     /// Records one measurement.
     pub fn note(&mut self, what: &str, value: impl std::fmt::Debug) {
         self.values.push((what.to_owned(), format!("{value:?}")));
+    }
+
+    /// Records one measurement already put into words.
+    pub fn note_text(&mut self, what: &str, text: String) {
+        self.values.push((what.to_owned(), text));
     }
 }
 

@@ -7,124 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{ConnectionProtocol, Error, Pool, PoolConfig, PooledConnection};
+use pool_core::{ConnectionProtocol, Error, Pool, PooledConnection};
 use tokio::time::{Instant, sleep};
 
-use super::load::{Load, LoadStats, OutcomeKind};
+use super::load::{Load, OutcomeKind};
+use super::rig::{MARGIN, Rig, SETTLE, assert_only_typed_fault_errors, percentile};
 use super::{ChaosDb, Measured, Sessions, close_and_check, log_capture, settle};
-use crate::fault_proxy::{Fault, FaultProxy};
-use crate::marker::Marker;
-
-/// Slack for a loaded two-core machine on top of any configured timeout.
-const MARGIN: Duration = Duration::from_millis(750);
-
-/// How long a pool may take to settle after a scenario.
-const SETTLE: Duration = Duration::from_secs(8);
-
-/// A pool of the scenario's own behind a fault proxy (for server databases).
-struct Rig<D: ChaosDb> {
-    db: Arc<D>,
-    proxy: Option<FaultProxy>,
-    marker: Marker,
-    pool: Pool<D::Connector>,
-}
-
-impl<D: ChaosDb> Rig<D> {
-    async fn new(db: &Arc<D>, purpose: &str, configure: impl FnOnce(&mut PoolConfig)) -> Self {
-        let proxy = match db.server_addr() {
-            Some(addr) => Some(
-                FaultProxy::start(addr)
-                    .await
-                    .expect("the fault proxy starts"),
-            ),
-            None => None,
-        };
-        Self::with_proxy(db, purpose, proxy, configure).await
-    }
-
-    /// Straight to the server, no proxy.
-    async fn direct(db: &Arc<D>, purpose: &str, configure: impl FnOnce(&mut PoolConfig)) -> Self {
-        Self::with_proxy(db, purpose, None, configure).await
-    }
-
-    async fn with_proxy(
-        db: &Arc<D>,
-        purpose: &str,
-        proxy: Option<FaultProxy>,
-        configure: impl FnOnce(&mut PoolConfig),
-    ) -> Self {
-        let marker = Marker::unique(purpose);
-        let connector = db
-            .connector(proxy.as_ref().map(FaultProxy::addr), &marker)
-            .expect("the connector builds");
-        let mut config = PoolConfig::default();
-        config.name = marker.as_str().to_owned();
-        config.min_size = Some(2);
-        config.max_size = 8;
-        config.acquire_timeout = Duration::from_secs(2);
-        config.connect_timeout = Duration::from_secs(1);
-        config.connect_backoff_initial = Duration::from_millis(50);
-        config.connect_backoff_max = Duration::from_millis(200);
-        config.query_timeout = Some(Duration::from_secs(2));
-        config.close_timeout = Duration::from_secs(1);
-        config.health_check_timeout = Duration::from_millis(500);
-        config.circuit_breaker.open_duration = Duration::from_millis(300);
-        configure(&mut config);
-        let pool = Pool::builder(connector)
-            .config(config)
-            .build()
-            .await
-            .expect("the pool builds");
-        Self {
-            db: db.clone(),
-            proxy,
-            marker,
-            pool,
-        }
-    }
-
-    fn proxy(&self) -> &FaultProxy {
-        self.proxy
-            .as_ref()
-            .expect("this scenario needs a server behind a proxy")
-    }
-
-    async fn finish(self, m: &mut Measured) {
-        if let Some(p) = &self.proxy {
-            p.set(Fault::Pass);
-        }
-        let t = Instant::now();
-        let total = settle(&*self.db, &self.pool, &self.marker, SETTLE).await;
-        m.note("settled", (t.elapsed(), total));
-        close_and_check(&*self.db, &self.pool, &self.marker, Duration::from_secs(5)).await;
-    }
-}
-
-fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
-    if v.is_empty() {
-        return Duration::ZERO;
-    }
-    v.sort();
-    let i = ((v.len() - 1) as f64 * p).round() as usize;
-    v[i]
-}
-
-/// No error kind that a network or server fault should never produce.
-fn assert_only_typed_fault_errors(db: &str, stats: &LoadStats) {
-    for kind in [
-        OutcomeKind::QueryFailed,
-        OutcomeKind::Other,
-        OutcomeKind::CircuitOpenWithoutCause,
-    ] {
-        assert_eq!(
-            stats.count(kind),
-            0,
-            "{db}: {kind:?} errors, e.g. {:?} (all: {})",
-            stats.first_error(kind),
-            stats.summary()
-        );
-    }
-}
+use crate::fault_proxy::Fault;
 
 /// Scenario 0: no fault, 32 tasks on a pool of 8 through the proxy: zero errors.
 pub async fn control_load_through_the_proxy_has_no_errors<D: ChaosDb>(db: Arc<D>) -> Measured {
