@@ -30,11 +30,11 @@ fn a_vanished_database_opens_the_breaker_and_fails_fast_with_the_cause() {
 }
 
 #[test]
-fn a_returning_database_closes_the_breaker_and_throughput_recovers_within_2s() {
+fn a_returning_database_closes_the_breaker_and_calls_succeed_again_within_2s() {
     run_serial(
         db(),
         "returning",
-        chaos::a_returning_database_closes_the_breaker_and_throughput_recovers_within_2s,
+        chaos::a_returning_database_closes_the_breaker_and_calls_succeed_again_within_2s,
     );
 }
 
