@@ -24,7 +24,8 @@ struct Cli {
 enum Task {
     /// Everything CI checks: services up, rustfmt, clippy -D warnings, the whole test suite.
     Ci,
-    /// Start the local PostgreSQL and MariaDB servers if they are not answering, and wait for them.
+    /// Start the local PostgreSQL and MariaDB servers if they are not answering, and wait for them;
+    /// install Chromium and Prometheus if missing (the dashboard and PromQL tests need them).
     Services,
     /// Run the shared conformance suite against every adapter and print the case × adapter
     /// matrix; fails on any failed case, and on an unreachable database named by `--require`.
@@ -50,7 +51,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Ci => ci(),
-        Task::Services => services::ensure_running(),
+        Task::Services => services::ensure_running()
+            .and_then(|()| services::ensure_chromium())
+            .and_then(|()| services::ensure_prometheus()),
         Task::Conformance(args) => conformance::run(&args),
         Task::Bench(args) => bench::bench(&args),
         Task::Load(args) => bench::load(&args),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
 fn ci() -> Result<(), String> {
     services::ensure_running()?;
     services::ensure_chromium()?;
+    services::ensure_prometheus()?;
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",

@@ -67,25 +67,47 @@ fn answers(address: &str) -> bool {
 /// Installs Debian's Chromium when it is missing: the dashboard test renders the page in a real
 /// headless browser, and CI must not skip it.
 pub(crate) fn ensure_chromium() -> Result<(), String> {
-    let present = |name: &str| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {name}"))
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if present("chromium") || std::env::var_os("CHROMIUM").is_some() {
+    if std::env::var_os("CHROMIUM").is_some() {
         return Ok(());
     }
-    eprintln!("xtask: chromium is missing; installing Debian's package");
+    ensure_debian_package("chromium", &["chromium"])
+}
+
+/// Installs Debian's Prometheus (which provides `promtool`) when it is missing: a test evaluates
+/// every documented PromQL expression and alert in a real Prometheus, and CI must not skip it.
+pub(crate) fn ensure_prometheus() -> Result<(), String> {
+    ensure_debian_package("prometheus", &["prometheus", "promtool"])
+}
+
+/// Installs `package` with apt-get unless every command of `commands` is already on `PATH`;
+/// an error names the package when it still lacks one of them afterwards.
+fn ensure_debian_package(package: &str, commands: &[&str]) -> Result<(), String> {
+    let all_present = || commands.iter().all(|name| on_path(name));
+    if all_present() {
+        return Ok(());
+    }
+    eprintln!("xtask: {package} is missing; installing Debian's package");
     let status = Command::new("sh")
         .arg("-c")
-        .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium")
+        .arg(format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package}"
+        ))
         .status()
         .map_err(|e| format!("could not run apt-get: {e}"))?;
-    if status.success() && present("chromium") {
+    if status.success() && all_present() {
         Ok(())
     } else {
-        Err("could not install chromium (apt-get install -y chromium)".to_owned())
+        Err(format!(
+            "could not install {package} (apt-get install -y {package}): it should provide {}",
+            commands.join(", ")
+        ))
     }
+}
+
+fn on_path(name: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
