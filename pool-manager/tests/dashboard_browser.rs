@@ -183,3 +183,137 @@ async fn dashboard_renders_every_pool_with_live_numbers_in_headless_chromium() {
     load.abort();
     server.shutdown().await.unwrap();
 }
+
+/// A page that holds the dashboard in a 1400×1000 frame, measures it once twelve pools have a
+/// few samples, asks the test's server to stop, waits for the stale marker, and writes what it
+/// saw into `#out`'s attributes (which `--dump-dom` prints).
+const PROBE: &str = r#"<!doctype html><html><body style="margin:0">
+<iframe id="f" src="/dashboard?interval=250" style="width:1400px;height:1000px;border:0"></iframe>
+<div id="out"></div>
+<script>
+"use strict";
+const frame = document.getElementById("f");
+const out = document.getElementById("out");
+const report = (key, value) => out.setAttribute("data-" + key, String(value));
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+async function run() {
+  let doc;
+  for (;;) {
+    doc = frame.contentDocument;
+    const sections = doc ? [...doc.querySelectorAll("section.pool")] : [];
+    if (sections.length === 12 && sections.every(s => Number(s.dataset.samples) >= 3)) break;
+    await sleep(100);
+  }
+  const w = frame.contentWindow;
+  report("viewport", w.innerWidth + "x" + w.innerHeight);
+  const outside = [];
+  for (const s of doc.querySelectorAll("section.pool")) {
+    const r = s.getBoundingClientRect();
+    if (r.left < 0 || r.top < 0 || r.right > w.innerWidth || r.bottom > w.innerHeight)
+      outside.push(s.dataset.pool + " " + JSON.stringify(r));
+  }
+  report("outside", outside.join("; "));
+  const charts = [...doc.querySelectorAll("svg.chart")];
+  report("charts", charts.length);
+  const bad = [];
+  for (const c of charts) {
+    const xs = [...c.querySelectorAll("text.x-tick")].map(t => t.textContent);
+    const ys = [...c.querySelectorAll("text.y-tick")].map(t => t.textContent);
+    if (xs.length < 2 || !xs.every(t => /^\d\d:\d\d:\d\d$/.test(t)) || ys.length < 2
+        || c.querySelectorAll("line.axis").length < 2)
+      bad.push(c.dataset.chart + " x[" + xs + "] y[" + ys + "]");
+  }
+  report("bad-charts", bad.join("; "));
+  report("stale-before", doc.body.dataset.stale);
+  await fetch("/stop");
+  while (doc.body.dataset.stale !== "true") await sleep(100);
+  const marker = doc.getElementById("stale");
+  report("stale-visible", w.getComputedStyle(marker).display !== "none" && marker.getBoundingClientRect().width > 0);
+  report("stale-text", marker.textContent);
+  report("done", true);
+}
+run().catch(e => report("error", e));
+</script></body></html>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_pools_fit_1400x1000_with_axes_and_a_stale_marker_once_the_server_stops() {
+    use axum::response::Html;
+    use axum::routing::get;
+    use pool_core::Pool;
+    use pool_core::testing::TestConnector;
+    use pool_manager::PoolManager;
+    use std::sync::{Arc, Mutex};
+
+    let manager = PoolManager::new();
+    for i in 1..=12 {
+        let pool = Pool::builder(TestConnector::new())
+            .min_size(1)
+            .max_size(4)
+            .build()
+            .await
+            .unwrap();
+        manager.register(&format!("pool{i:02}"), pool).unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stop = Arc::new(Mutex::new(Some(stop)));
+    let app = pool_manager::http::router(manager)
+        .route("/probe", get(|| async { Html(PROBE) }))
+        .route(
+            "/stop",
+            get(move || {
+                if let Some(stop) = stop.lock().unwrap().take() {
+                    let _ = stop.send(());
+                }
+                async { "stopping" }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    let dom = run_chromium(
+        &format!("http://{addr}/probe"),
+        &[
+            "--window-size=1450,1100",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+        ],
+    )
+    .await;
+    let out = &dom[dom.find("id=\"out\"").expect("the probe's output")..];
+    let out = &out[..out.find('>').unwrap()];
+    assert!(!out.contains("data-error"), "the probe failed: {out}");
+    assert_eq!(attribute(out, "data-done"), "true", "{out}");
+    assert_eq!(attribute(out, "data-viewport"), "1400x1000", "{out}");
+    assert_eq!(
+        attribute(out, "data-outside"),
+        "",
+        "every pool's panel lies inside 1400×1000"
+    );
+    assert_eq!(
+        attribute(out, "data-charts"),
+        "36",
+        "three charts per pool: {out}"
+    );
+    assert_eq!(
+        attribute(out, "data-bad-charts"),
+        "",
+        "every chart has axes, HH:MM:SS time ticks and y ticks"
+    );
+    assert_eq!(attribute(out, "data-stale-before"), "false", "{out}");
+    assert_eq!(attribute(out, "data-stale-visible"), "true", "{out}");
+    assert!(
+        attribute(out, "data-stale-text").starts_with("STALE"),
+        "{out}"
+    );
+    let result = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("the server stopped when asked");
+    result.unwrap().unwrap();
+}
