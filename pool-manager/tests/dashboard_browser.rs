@@ -252,7 +252,7 @@ async fn twelve_pools_fit_1400x1000_with_axes_and_a_stale_marker_once_the_server
             .build()
             .await
             .unwrap();
-        manager.register(&format!("pool{i:02}"), pool).unwrap();
+        manager.register(format!("pool{i:02}"), pool).unwrap();
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let stop = Arc::new(Mutex::new(Some(stop)));
