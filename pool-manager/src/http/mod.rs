@@ -5,7 +5,7 @@
 //! | `/metrics` | OpenMetrics text of every pool ([`metrics`](crate::metrics)) for Prometheus |
 //! | `/health` | JSON: each pool's state; **503** when any pool is critical (circuit breaker not closed) |
 //! | `/stats` | JSON: [`ManagerStats`](crate::ManagerStats), every pool's numbers |
-//! | `/dashboard` | one self-contained HTML page (no external asset) that polls `/stats` |
+//! | `/dashboard` | one self-contained HTML page (no external asset) that polls `/stats`: per pool, connections, waiting callers and wait p50/p99 charts on a time axis; a STALE marker when answers stop |
 //!
 //! Mount [`router`] into your own axum application, or run it alone with [`serve`]:
 //!
