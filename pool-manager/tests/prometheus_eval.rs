@@ -169,6 +169,7 @@ fn drive_load(manager: PoolManager) -> tokio::task::JoinHandle<()> {
 struct Prometheus {
     base: String,
     client: reqwest::Client,
+    log: PathBuf,
 }
 
 impl Prometheus {
@@ -196,6 +197,11 @@ impl Prometheus {
             .unwrap_or_default()
     }
 
+    /// What Prometheus logged, for failure messages.
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Polls until `ready` holds for the answer of `path`, up to [`DEADLINE`].
     async fn wait_for(&self, what: &str, path: &str, ready: impl Fn(&Value) -> bool) {
         let started = Instant::now();
@@ -208,12 +214,14 @@ impl Prometheus {
                 }
                 assert!(
                     started.elapsed() < DEADLINE,
-                    "{what} not within {DEADLINE:?}: {answer}"
+                    "{what} not within {DEADLINE:?}: {answer}\n{}",
+                    self.log_text()
                 );
             } else {
                 assert!(
                     started.elapsed() < DEADLINE,
-                    "Prometheus did not answer within {DEADLINE:?}"
+                    "Prometheus did not answer within {DEADLINE:?}:\n{}",
+                    self.log_text()
                 );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -270,6 +278,7 @@ fn start_prometheus(dir: &Path, targets: &[String]) -> (PrometheusGuard, Prometh
         Prometheus {
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
+            log: dir.join("prometheus.log"),
         },
     )
 }
