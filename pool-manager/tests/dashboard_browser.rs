@@ -1,6 +1,8 @@
 //! The dashboard in a real headless browser (Debian's `chromium`): the page polls `/stats`
 //! over HTTP, and the rendered DOM shows every pool with live numbers and charts. A screenshot
-//! is saved as `artifacts/dashboard.png` for people to look at.
+//! is saved as `artifacts/dashboard.png` for people to look at. A second test holds the page in
+//! a 1400×1000 frame with twelve pools: every panel fits without scrolling, every chart has
+//! axes, y ticks and HH:MM:SS time ticks, and the STALE marker shows once the server stops.
 //!
 //! Chromium is required: without it the test fails with instructions
 //! (`apt-get install -y chromium`, or set `CHROMIUM` to the browser's path).
