@@ -54,8 +54,8 @@ mod manager;
 pub mod metrics;
 pub mod redact;
 mod registry;
-mod runtime;
 pub mod routing;
+mod runtime;
 mod stats;
 
 pub use close::{CloseAllReport, PoolCloseOutcome};

@@ -23,9 +23,9 @@ use pool_core::{Connector, Pool};
 
 use crate::close::{CloseAllReport, close_members};
 use crate::config_file::ManagerConfig;
-use crate::registry::AdapterRegistry;
 use crate::erased::{AnyPool, ManagedConnection};
 use crate::error::{ManagerError, Result};
+use crate::registry::AdapterRegistry;
 use crate::routing::{Role, Route};
 use crate::stats::{ManagerStats, RouteStats};
 
@@ -139,11 +139,8 @@ impl PoolManager {
         replicas: impl IntoIterator<Item = P>,
     ) -> Result<()> {
         let name = name.into();
-        let route = crate::runtime::new_route(
-            &name,
-            primary.into(),
-            replicas.into_iter().map(Into::into),
-        );
+        let route =
+            crate::runtime::new_route(&name, primary.into(), replicas.into_iter().map(Into::into));
         let mut routes = self.shared.routes.write();
         if routes.contains_key(&name) {
             return Err(ManagerError::DuplicatePool { name });
@@ -394,7 +391,11 @@ impl PoolManager {
 
     /// The slot of `name`, its current generation and route.
     fn current(&self, name: &str) -> Result<(&Slot, usize, &Route)> {
-        let slot = self.shared.lookup.get(name).ok_or_else(|| self.unknown(name))?;
+        let slot = self
+            .shared
+            .lookup
+            .get(name)
+            .ok_or_else(|| self.unknown(name))?;
         match slot.current() {
             Some((generation, route)) => Ok((slot, generation, route)),
             None => Err(ManagerError::Removed {
