@@ -185,7 +185,9 @@ impl PoolManager {
     /// All or nothing: if any new pool fails to build, nothing changes and the build's
     /// error is returned. A manager not built from a configuration fails with
     /// [`ManagerError::NoRegistry`]. Pools registered by hand, under names the files never
-    /// had, are left alone.
+    /// had, are left alone; a name registered by hand that the new file now has is
+    /// replaced (reported as changed), and a name the file had but that was removed by hand
+    /// is added again.
     pub async fn reload(&self, config: &ManagerConfig, deadline: Duration) -> Result<ReloadReport> {
         let _one_at_a_time = self.shared().reloading.lock().await;
         let (registry, previous) = self
@@ -194,10 +196,15 @@ impl PoolManager {
             .lock()
             .clone()
             .ok_or(ManagerError::NoRegistry)?;
+        // A pool removed by hand since is added again; one replaced by hand is left alone
+        // while its section does not change.
+        let registered = self.names();
+        let is_registered = |name: &String| registered.binary_search(name).is_ok();
         let mut report = ReloadReport::default();
         for (name, spec) in &config.pools {
             match previous.pools.get(name) {
-                None => report.added.push(name.clone()),
+                _ if !is_registered(name) => report.added.push(name.clone()),
+                None => report.changed.push(name.clone()),
                 Some(old) if old == spec => report.unchanged.push(name.clone()),
                 Some(_) => report.changed.push(name.clone()),
             }
@@ -205,7 +212,7 @@ impl PoolManager {
         report.removed = previous
             .pools
             .keys()
-            .filter(|name| !config.pools.contains_key(*name))
+            .filter(|name| !config.pools.contains_key(*name) && is_registered(name))
             .cloned()
             .collect();
         let rebuild = |name: &str| !report.unchanged.iter().any(|n| n == name);

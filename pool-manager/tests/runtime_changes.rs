@@ -321,3 +321,20 @@ async fn metrics_drop_a_removed_pool_and_keep_a_replaced_pools_name() {
     assert!(after.contains(r#""db""#), "{after}");
     assert_eq!(manager.stats().pools.keys().collect::<Vec<_>>(), ["db"]);
 }
+
+#[tokio::test]
+async fn reload_adds_again_a_pool_removed_by_hand_and_leaves_hand_registered_ones() {
+    let manager = config(FIRST).build(&registry()).await.unwrap();
+    manager.remove("kept", DRAIN).await.unwrap();
+    let (by_hand, _) = test_pool("by_hand", 0, 1).await;
+    manager.register("by_hand", by_hand.clone()).unwrap();
+
+    let report = manager.reload(&config(FIRST), DRAIN).await.unwrap();
+
+    assert_eq!(report.added, ["kept"]);
+    assert_eq!(report.unchanged, ["changed", "gone"]);
+    assert!(report.removed.is_empty() && report.changed.is_empty());
+    assert_eq!(manager.names(), ["by_hand", "changed", "gone", "kept"]);
+    assert!(!by_hand.is_closed());
+    assert!(manager.get("kept").await.is_ok());
+}
