@@ -338,3 +338,36 @@ async fn reload_adds_again_a_pool_removed_by_hand_and_leaves_hand_registered_one
     assert!(!by_hand.is_closed());
     assert!(manager.get("kept").await.is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn replace_while_connections_are_held_lets_them_finish_on_the_old_pool() {
+    let manager = PoolManager::new();
+    let (old, old_faults) = test_pool("db", 1, 1).await;
+    manager.register("db", old.clone()).unwrap();
+    let mut held = manager.get("db").await.unwrap();
+    let (new, new_faults) = test_pool("db", 0, 2).await;
+
+    let replacing = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.replace("db", new, DRAIN).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fresh = manager.get("db").await.unwrap();
+    assert_eq!(
+        new_faults.connects_succeeded(),
+        1,
+        "new gets go to the new pool"
+    );
+    assert_eq!(held.query("SELECT 1", &[]).await.unwrap().len(), 1);
+    assert!(
+        !replacing.is_finished(),
+        "the old pool waits for its connection"
+    );
+    drop(held);
+    let report = replacing.await.unwrap();
+
+    assert!(report.is_complete(), "{report}");
+    assert!(old.is_closed());
+    assert_eq!(old_faults.open(), 0);
+    drop(fresh);
+}
