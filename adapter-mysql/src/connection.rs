@@ -23,7 +23,7 @@ use crate::types;
 ///
 /// Statements without parameters use the text protocol, so any SQL works (also statements that
 /// cannot be prepared); statements with parameters are prepared once and cached per connection
-/// by `mysql_async` (LRU, [`MysqlOptions::with_statement_cache_size`](crate::MysqlOptions::with_statement_cache_size)).
+/// by `mysql_async` (LRU, [`MysqlOptions::with_statement_cache_capacity`](crate::MysqlOptions::with_statement_cache_capacity)).
 ///
 /// On return to the pool the session is cleaned as [`SessionReset`] says; by default only
 /// what the holder changed, so a clean return sends nothing. A `COM_RESET_CONNECTION` clears

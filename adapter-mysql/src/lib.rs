@@ -6,6 +6,7 @@
 //!
 //! ```no_run
 //! use adapter_mysql::{MysqlConnector, MysqlOptions, SslMode};
+//! use pool_core::{CredentialsProvider, Secret};
 //!
 //! # fn main() -> pool_core::Result<()> {
 //! // From a URL ...
@@ -14,11 +15,12 @@
 //! )?;
 //! // ... or with the builder, here with a password fetched at every connect.
 //! let connector = MysqlConnector::new(
-//!     MysqlOptions::new("db.internal")
+//!     MysqlOptions::new()
+//!         .with_host("db.internal")
 //!         .with_user("app")
 //!         .with_database("shop")
 //!         .with_ssl_mode(SslMode::Required)
-//!         .with_password_provider(|| async { Ok::<_, std::io::Error>("token".to_owned()) }),
+//!         .with_password_provider(CredentialsProvider::new(|| async { Ok(Secret::new("token")) })),
 //! );
 //! # drop(connector);
 //! # Ok(()) }
@@ -136,7 +138,6 @@
 pub mod cancel;
 mod connection;
 mod connector;
-mod credentials;
 pub mod error;
 mod incarnation;
 pub mod options;
@@ -149,7 +150,6 @@ pub mod types;
 
 pub use connection::MysqlConnection;
 pub use connector::MysqlConnector;
-pub use credentials::{PasswordProvider, ProviderError};
 pub use error::{MysqlConnectError, error_class};
 pub use options::{MysqlOptions, SessionReset};
 pub use tls::{SslMode, TlsRoots};

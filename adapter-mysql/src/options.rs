@@ -43,10 +43,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use mysql_async::{Opts, OptsBuilder, SslOpts, UrlError};
-use pool_core::{Error, Result};
+use pool_core::{CredentialsProvider, Error, Result, Secret};
 use url::Url;
 
-use crate::credentials::{PasswordProvider, ProviderError};
 use crate::tls::{SslMode, TlsConfig, TlsRoots};
 
 /// Keepalive probes start after this much silence, so a peer that vanished without a FIN
@@ -147,8 +146,8 @@ pub struct MysqlOptions {
     /// Host, port, user, database and `mysql_async`'s own settings. Never holds the password:
     /// it is added per connect.
     driver: Opts,
-    password: Option<String>,
-    password_provider: Option<PasswordProvider>,
+    password: Option<Secret>,
+    password_provider: Option<CredentialsProvider>,
     tls: TlsConfig,
     prefer_socket: bool,
     connect_timeout: Option<Duration>,
@@ -158,9 +157,15 @@ pub struct MysqlOptions {
 }
 
 impl MysqlOptions {
-    /// Options for `host` on port 3306, with every default of this crate.
-    pub fn new(host: impl Into<String>) -> Self {
-        Self::from_driver_opts(OptsBuilder::default().ip_or_hostname(host).into())
+    /// Options for `localhost` on port 3306, with every default of this crate; set the
+    /// server with [`with_host`](Self::with_host), as with every adapter's options.
+    pub fn new() -> Self {
+        Self::from_driver_opts(OptsBuilder::default().ip_or_hostname("localhost").into())
+    }
+
+    /// Sets the host name or IP address (default `localhost`).
+    pub fn with_host(self, host: impl Into<String>) -> Self {
+        self.map_driver(|b| b.ip_or_hostname(host))
     }
 
     fn from_driver_opts(driver: Opts) -> Self {
@@ -233,7 +238,7 @@ impl MysqlOptions {
 
         let driver = Opts::from_url(url.as_str()).map_err(url_error)?;
         let mut options = Self::from_driver_opts(driver);
-        options.password = password;
+        options.password = password.map(Secret::new);
         for (key, value) in &ours {
             options.param(key, value)?;
         }
@@ -288,31 +293,35 @@ impl MysqlOptions {
 
     /// Sets a fixed password. A [password provider](Self::with_password_provider) wins over it.
     pub fn with_password(mut self, password: impl Into<String>) -> Self {
-        self.password = Some(password.into());
+        self.password = Some(Secret::new(password));
         self
     }
 
-    /// Calls `provider` at every connect for the password or token to send, so rotating
-    /// credentials such as IAM tokens work.
+    /// Calls `provider` at every connect (the side connection that cancels a query
+    /// included) for the password or token to send, so rotating credentials such as IAM
+    /// tokens work; it wins over a fixed password. The same method, with the same argument,
+    /// exists on every adapter's options.
+    ///
+    /// Its failure makes that connect fail with [`pool_core::Error::Connect`]; the pool
+    /// retries with backoff. An IAM token is sent in clear text by the server's
+    /// `mysql_clear_password` plugin, so enable it (`enable_cleartext_plugin=true`) only
+    /// together with `ssl_mode=required`.
     ///
     /// ```
     /// use adapter_mysql::MysqlOptions;
+    /// use pool_core::{CredentialsProvider, Secret};
     ///
-    /// let options = MysqlOptions::new("db.internal")
+    /// let options = MysqlOptions::new()
+    ///     .with_host("db.internal")
     ///     .with_user("app")
-    ///     .with_password_provider(|| async {
+    ///     .with_password_provider(CredentialsProvider::new(|| async {
     ///         // e.g. generate an RDS IAM auth token here
-    ///         Ok::<_, std::io::Error>("token".to_owned())
-    ///     });
+    ///         Ok(Secret::new("token"))
+    ///     }));
     /// # drop(options);
     /// ```
-    pub fn with_password_provider<F, Fut, E>(mut self, provider: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = std::result::Result<String, E>> + Send + 'static,
-        E: Into<ProviderError>,
-    {
-        self.password_provider = Some(PasswordProvider::new(provider));
+    pub fn with_password_provider(mut self, provider: CredentialsProvider) -> Self {
+        self.password_provider = Some(provider);
         self
     }
 
@@ -366,8 +375,16 @@ impl MysqlOptions {
 
     /// Sets how many prepared statements each connection keeps (default 32, least recently used
     /// evicted); 0 closes every statement after use.
+    pub fn with_statement_cache_capacity(self, capacity: usize) -> Self {
+        self.map_driver(|b| b.stmt_cache_size(capacity))
+    }
+
+    /// The old name of [`with_statement_cache_capacity`](Self::with_statement_cache_capacity).
+    #[deprecated(
+        note = "use `with_statement_cache_capacity`, the name every adapter's options use"
+    )]
     pub fn with_statement_cache_size(self, size: usize) -> Self {
-        self.map_driver(|b| b.stmt_cache_size(size))
+        self.with_statement_cache_capacity(size)
     }
 
     /// Sets the `program_name` connection attribute that marks this pool's sessions.
@@ -499,12 +516,10 @@ impl MysqlOptions {
     }
 
     /// The password for the next connect: the provider's, else the fixed one.
-    pub(crate) async fn current_password(
-        &self,
-    ) -> std::result::Result<Option<String>, ProviderError> {
+    pub(crate) async fn current_password(&self) -> Result<Option<String>> {
         match &self.password_provider {
-            Some(provider) => provider.password().await.map(Some),
-            None => Ok(self.password.clone()),
+            Some(provider) => Ok(Some(provider.fetch().await?.expose().to_owned())),
+            None => Ok(self.password.as_ref().map(|p| p.expose().to_owned())),
         }
     }
 
@@ -518,6 +533,13 @@ impl MysqlOptions {
             .prefer_socket(prefer_socket)
             .connect_attribute("program_name", self.program_name.clone())
             .into()
+    }
+}
+
+impl Default for MysqlOptions {
+    /// The same as [`MysqlOptions::new`].
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -688,7 +710,7 @@ mod tests {
                 Expect::Ok(|o| {
                     assert_eq!(o.host(), "db.example");
                     assert_eq!(o.port(), 3307);
-                    assert_eq!(o.password.as_deref(), Some(PASSWORD));
+                    assert_eq!(o.password.as_ref().map(Secret::expose), Some(PASSWORD));
                 }),
             ),
             (
@@ -826,7 +848,8 @@ mod tests {
 
     #[test]
     fn debug_redacts_the_password_but_shows_that_one_is_set() {
-        let options = MysqlOptions::new("h")
+        let options = MysqlOptions::new()
+            .with_host("h")
             .with_user("u")
             .with_password(PASSWORD);
         let debug = format!("{options:?}");
@@ -851,7 +874,8 @@ mod tests {
 
     #[test]
     fn tls_required_never_switches_to_the_unencrypted_socket() {
-        let options = MysqlOptions::new("127.0.0.1")
+        let options = MysqlOptions::new()
+            .with_host("127.0.0.1")
             .with_prefer_socket(true)
             .with_ssl_mode(SslMode::VerifyIdentity);
         assert!(!options.driver_opts(None, None).prefer_socket());
@@ -861,11 +885,12 @@ mod tests {
 
     #[test]
     fn builder_methods_set_what_they_name() {
-        let options = MysqlOptions::new("db")
+        let options = MysqlOptions::new()
+            .with_host("db")
             .with_port(3310)
             .with_user("u")
             .with_database("d")
-            .with_statement_cache_size(7)
+            .with_statement_cache_capacity(7)
             .with_tcp_keepalive(None)
             .with_connect_timeout(Some(Duration::from_secs(2)))
             .with_cancel_timeout(Duration::from_secs(1))

@@ -36,7 +36,7 @@ async fn a_repeated_statement_is_prepared_once() {
 
 #[tokio::test]
 async fn a_zero_sized_cache_prepares_every_time_and_closes_what_it_prepared() {
-    let connector = MysqlConnector::new(common::options().with_statement_cache_size(0));
+    let connector = MysqlConnector::new(common::options().with_statement_cache_capacity(0));
     let mut conn = connector.connect().await.unwrap();
     let before = prepares(&mut conn).await;
     let closed_before = status(&mut conn, "Com_stmt_close").await;
@@ -51,7 +51,7 @@ async fn a_zero_sized_cache_prepares_every_time_and_closes_what_it_prepared() {
 
 #[tokio::test]
 async fn statements_evicted_from_a_full_cache_are_closed_on_the_server() {
-    let connector = MysqlConnector::new(common::options().with_statement_cache_size(2));
+    let connector = MysqlConnector::new(common::options().with_statement_cache_capacity(2));
     let mut conn = connector.connect().await.unwrap();
     let closed_before = status(&mut conn, "Com_stmt_close").await;
     for sql in [

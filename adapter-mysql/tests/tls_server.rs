@@ -151,7 +151,8 @@ fn server() -> Arc<TlsServer> {
 /// 127.0.0.1 only, where it listens) or under its bare IP address.
 fn options(server: &TlsServer, by_name: bool) -> MysqlOptions {
     let host = if by_name { "localhost" } else { "127.0.0.1" };
-    MysqlOptions::new(host)
+    MysqlOptions::new()
+        .with_host(host)
         .with_port(server.port)
         .with_user("root")
         .with_driver_options(|b| b.resolved_ips(Some(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)])))

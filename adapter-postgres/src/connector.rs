@@ -153,12 +153,12 @@ impl PostgresConnector {
     /// the last host tried is returned.
     pub(crate) async fn open(&self, mut config: tokio_postgres::Config) -> Result<Opened> {
         if let Some(provider) = &self.options.password_provider {
-            let password = provider().await.map_err(|e| {
+            let password = provider.fetch().await.map_err(|e| {
                 Error::Connect(BackendError::connection(format!(
                     "the password provider failed: {e}"
                 )))
             })?;
-            config.password(password);
+            config.password(password.expose());
         }
         let targets = dial::targets(&config).await.map_err(|e| {
             Error::Connect(BackendError::connection(format!(

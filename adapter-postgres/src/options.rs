@@ -3,14 +3,11 @@
 //! once and loads the TLS trust roots.
 
 use std::fmt;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{Error, Result};
+use pool_core::{CredentialsProvider, Error, Result};
 use tokio_postgres::config::Host;
 
 use crate::connector::PostgresConnector;
@@ -19,11 +16,6 @@ use crate::url;
 /// The `application_name` sessions get unless told otherwise, so they are easy to find in
 /// `pg_stat_activity`.
 pub const DEFAULT_APPLICATION_NAME: &str = "pool";
-
-/// A source of passwords, called before every connection attempt: rotating credentials (AWS
-/// RDS IAM tokens, Vault leases) are fetched fresh instead of frozen into the URL.
-pub(crate) type PasswordProvider =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String>> + Send>> + Send + Sync>;
 
 /// Whether and how TLS is used; the crate documentation has the table and the reasoning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -180,7 +172,7 @@ pub struct PostgresOptions {
     pub(crate) ssl_mode: SslMode,
     pub(crate) root_certs: RootCerts,
     pub(crate) accept_invalid_certs: bool,
-    pub(crate) password_provider: Option<PasswordProvider>,
+    pub(crate) password_provider: Option<CredentialsProvider>,
     pub(crate) session_reset: SessionReset,
     pub(crate) statement_cache_capacity: usize,
     pub(crate) cancel_timeout: Duration,
@@ -346,24 +338,33 @@ impl PostgresOptions {
         self
     }
 
-    /// Fetches the password before every connection attempt; it wins over a fixed password.
+    /// Fetches the password before every connection attempt (the side connection that
+    /// cancels a query included), so rotating credentials work; it wins over a fixed
+    /// password. The same method, with the same argument, exists on every adapter's options.
     ///
     /// ```
     /// # use adapter_postgres::PostgresOptions;
+    /// use pool_core::{CredentialsProvider, Secret};
+    ///
     /// let options = PostgresOptions::from_url("postgres://app@db/shop")?
-    ///     .with_password_provider(|| async { Ok(std::env::var("DB_TOKEN").unwrap_or_default()) });
+    ///     .with_password_provider(CredentialsProvider::new(|| async {
+    ///         Ok(Secret::new(std::env::var("DB_TOKEN").unwrap_or_default()))
+    ///     }));
     /// # Ok::<(), pool_core::Error>(())
     /// ```
-    pub fn with_password_provider<F, Fut>(mut self, provider: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<String>> + Send + 'static,
-    {
-        self.password_provider = Some(Arc::new(move || Box::pin(provider())));
+    pub fn with_password_provider(mut self, provider: CredentialsProvider) -> Self {
+        self.password_provider = Some(provider);
         self
     }
 
-    /// Sets the database name.
+    /// Sets the database name (`with_database` on every adapter's options).
+    pub fn with_database(mut self, database: impl AsRef<str>) -> Self {
+        self.pg.dbname(database.as_ref());
+        self
+    }
+
+    /// Sets the database name: the old name of [`with_database`](Self::with_database).
+    #[deprecated(note = "use `with_database`, the name every adapter's options use")]
     pub fn with_dbname(mut self, dbname: impl AsRef<str>) -> Self {
         self.pg.dbname(dbname.as_ref());
         self

@@ -78,16 +78,17 @@ async fn when_the_side_connection_cannot_cancel_the_statement_still_ends_and_the
     // side connection that would run pg_cancel_backend cannot open.
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let options = common::options().with_password_provider(move || {
-        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
-        async move {
-            if first {
-                Ok(String::new())
-            } else {
-                Err(Error::config("vault", "lease expired"))
+    let options =
+        common::options().with_password_provider(pool_core::CredentialsProvider::new(move || {
+            let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    Ok(pool_core::Secret::new(""))
+                } else {
+                    Err(Error::config("vault", "lease expired"))
+                }
             }
-        }
-    });
+        }));
     let mut conn = common::connect_with(options).await;
     let mut observer = common::connect().await;
     let pid = common::backend_pid(&mut conn).await;

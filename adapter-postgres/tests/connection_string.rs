@@ -213,8 +213,16 @@ fn debug_output_redacts_the_password() {
     assert!(!shown.contains("s3cret"), "{shown}");
     let with_provider = PostgresOptions::from_url("postgres://app@db.internal/shop")
         .unwrap()
-        .with_password_provider(|| async { Ok("t0ken".to_owned()) });
+        .with_password_provider(pool_core::CredentialsProvider::new(|| async {
+            Ok(pool_core::Secret::new("t0ken"))
+        }));
     assert!(!format!("{with_provider:?}").contains("t0ken"));
+    let with_password = PostgresOptions::new()
+        .with_host("db.internal")
+        .with_password("s3cret-pw");
+    let debug = format!("{with_password:?}");
+    assert!(!debug.contains("s3cret-pw"), "{debug}");
+    assert!(debug.contains("<redacted>"), "{debug}");
 }
 
 #[test]
@@ -245,7 +253,7 @@ fn builder_methods_override_the_string() {
         .with_host("other.internal")
         .with_port(7000)
         .with_user("svc")
-        .with_dbname("orders")
+        .with_database("orders")
         .with_application_name("billing")
         .with_ssl_mode(SslMode::VerifyCa)
         .with_ca_file("/etc/ca.pem")

@@ -6,17 +6,17 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pool_core::{Connector, Error, Value};
+use pool_core::{Connector, CredentialsProvider, Error, Secret, Value};
 
 #[tokio::test]
 async fn the_provider_is_called_once_per_connect() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let connector = common::options()
-        .with_password_provider(move || {
+        .with_password_provider(CredentialsProvider::new(move || {
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            async move { Ok(format!("token-{n}")) }
-        })
+            async move { Ok(Secret::new(format!("token-{n}"))) }
+        }))
         .build()
         .unwrap();
     assert_eq!(
@@ -37,7 +37,9 @@ async fn the_provider_is_called_once_per_connect() {
 #[tokio::test]
 async fn a_failing_provider_is_a_connect_error_that_says_so() {
     let connector = common::options()
-        .with_password_provider(|| async { Err(Error::config("vault", "lease expired")) })
+        .with_password_provider(CredentialsProvider::new(|| async {
+            Err(Error::config("vault", "lease expired"))
+        }))
         .build()
         .unwrap();
     let err = connector.connect().await.unwrap_err();

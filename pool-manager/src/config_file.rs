@@ -49,7 +49,7 @@ use crate::redact::redact_url;
 use crate::registry::AdapterRegistry;
 
 /// A parsed and validated configuration file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ManagerConfig {
     /// The pools, by name.
@@ -57,7 +57,7 @@ pub struct ManagerConfig {
 }
 
 /// One pool of the file: its URL, its configuration and its replicas.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PoolSpec {
     url: String,
@@ -68,7 +68,7 @@ pub struct PoolSpec {
 }
 
 /// One read replica of a pool.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplicaSpec {
     url: String,
@@ -227,9 +227,29 @@ impl ManagerConfig {
     /// Builds every pool in parallel through `registry` and registers them in a new manager.
     /// If any pool fails to build, the pools already built are closed and the first error
     /// (by pool name) is returned.
+    ///
+    /// The manager keeps `registry` and this configuration, so that
+    /// [`PoolManager::reload`] can later rebuild only what a new file changes.
     pub async fn build(&self, registry: &AdapterRegistry) -> Result<PoolManager> {
+        let built = self.build_pools(registry, |_| true).await?;
+        let manager = PoolManager::new();
+        for (name, (primary, replicas)) in built {
+            manager.register_replicated(name, primary, replicas)?;
+        }
+        manager.remember_source(registry.clone(), self.clone());
+        Ok(manager)
+    }
+
+    /// Builds, in parallel, the pools whose name `wanted` accepts: name → (primary,
+    /// replicas). All or nothing: if any fails, those built are closed and the first error
+    /// (by pool name) is returned.
+    pub(crate) async fn build_pools(
+        &self,
+        registry: &AdapterRegistry,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<BTreeMap<String, (AnyPool, Vec<AnyPool>)>> {
         let mut builds = JoinSet::new();
-        for (name, spec) in &self.pools {
+        for (name, spec) in self.pools.iter().filter(|(name, _)| wanted(name)) {
             let jobs = std::iter::once((spec.url.clone(), spec.config.clone())).chain(
                 spec.replicas
                     .iter()
@@ -269,14 +289,15 @@ impl ManagerConfig {
             }
             return Err(error);
         }
-        let manager = PoolManager::new();
-        for (name, mut members) in built {
-            let primary = members
-                .remove(&0)
-                .expect("every pool built without error has its primary");
-            manager.register_replicated(name, primary, members.into_values())?;
-        }
-        Ok(manager)
+        Ok(built
+            .into_iter()
+            .map(|(name, mut members)| {
+                let primary = members
+                    .remove(&0)
+                    .expect("every pool built without error has its primary");
+                (name, (primary, members.into_values().collect()))
+            })
+            .collect())
     }
 }
 

@@ -187,6 +187,11 @@ impl AnyPool {
         }
     }
 
+    /// True when both are handles to the same pool (clones of one `AnyPool`).
+    pub fn same_pool(&self, other: &AnyPool) -> bool {
+        Arc::ptr_eq(&self.pool, &other.pool)
+    }
+
     /// The typed pool, when its connector is `M`.
     pub fn downcast<M: Connector>(&self) -> Option<Pool<M>> {
         self.pool.as_any().downcast_ref::<Pool<M>>().cloned()

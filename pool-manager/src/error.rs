@@ -20,6 +20,23 @@ pub enum ManagerError {
         /// Every name that exists, sorted.
         known: Vec<String>,
     },
+    /// The pool was removed at run time ([`PoolManager::remove`](crate::PoolManager::remove),
+    /// or a reload whose file no longer has it). Callers that held one of its connections
+    /// finished with them; new checkouts get this error until a pool is registered again
+    /// under the name.
+    #[error("pool `{name}` was removed")]
+    Removed {
+        /// The removed pool's name.
+        name: String,
+    },
+    /// A reload needs the adapter registry and the configuration the manager was built
+    /// from, and this manager was not built from a configuration
+    /// ([`ManagerConfig::build`](crate::ManagerConfig::build)).
+    #[error(
+        "this manager was not built from a configuration file, so it cannot reload one; \
+         build it with `ManagerConfig::build(&registry)`"
+    )]
+    NoRegistry,
     /// A pool is already registered under this name.
     #[error("a pool named `{name}` is already registered")]
     DuplicatePool {
@@ -165,6 +182,7 @@ impl ManagerError {
         match self {
             ManagerError::UnknownPool { name, .. }
             | ManagerError::DuplicatePool { name }
+            | ManagerError::Removed { name }
             | ManagerError::WrongType { name, .. } => Some(name),
             ManagerError::Config { pool, .. } if pool.is_empty() => None,
             ManagerError::Pool { pool, .. }
@@ -173,7 +191,8 @@ impl ManagerError {
             | ManagerError::Build { pool, .. } => Some(pool),
             ManagerError::Syntax { .. }
             | ManagerError::Io { .. }
-            | ManagerError::NoPools { .. } => None,
+            | ManagerError::NoPools { .. }
+            | ManagerError::NoRegistry => None,
         }
     }
 
@@ -182,6 +201,12 @@ impl ManagerError {
             pool: pool.to_owned(),
             source: Box::new(source),
         }
+    }
+
+    /// True when the pool this checkout went to was closed (by `close`, `remove`, a
+    /// `replace` or a reload), so a newer pool under the same name may serve it.
+    pub(crate) fn is_pool_closed(&self) -> bool {
+        matches!(self.pool_error(), Some(pool_core::Error::Closed))
     }
 
     pub(crate) fn config(pool: &str, key: impl Into<String>, reason: impl Into<String>) -> Self {

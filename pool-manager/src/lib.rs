@@ -15,6 +15,9 @@
 //!   schemes to adapters, so this crate depends on none.
 //! - [`stats`](PoolManager::stats) of every pool as JSON, and
 //!   [`close_all`](PoolManager::close_all) with a deadline.
+//! - [Changes at run time](PoolManager::reload): `remove`, `replace` (waiting checkouts
+//!   move to the new pool) and `reload` of the configuration file (only changed pools are
+//!   rebuilt), each closing the old pools gracefully.
 //! - [Prometheus metrics](metrics) named after OpenTelemetry's conventions, and (feature
 //!   `http`) an [HTTP status service](http) with `/metrics`, `/health`, `/stats` and a
 //!   `/dashboard`.
@@ -52,6 +55,7 @@ pub mod metrics;
 pub mod redact;
 mod registry;
 pub mod routing;
+mod runtime;
 mod stats;
 
 pub use close::{CloseAllReport, PoolCloseOutcome};
@@ -61,4 +65,5 @@ pub use error::{ManagerError, Result};
 pub use manager::PoolManager;
 pub use registry::{AdapterRegistry, BuildFuture};
 pub use routing::Role;
+pub use runtime::ReloadReport;
 pub use stats::{ManagerStats, RouteStats};

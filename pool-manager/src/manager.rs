@@ -15,15 +15,18 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
 use pool_core::{Connector, Pool};
 
 use crate::close::{CloseAllReport, close_members};
+use crate::config_file::ManagerConfig;
 use crate::erased::{AnyPool, ManagedConnection};
 use crate::error::{ManagerError, Result};
-use crate::routing::{Member, Role, Route};
+use crate::registry::AdapterRegistry;
+use crate::routing::{Role, Route};
 use crate::stats::{ManagerStats, RouteStats};
 
 /// Named pools behind one handle. Cheap to clone: clones share the pools.
@@ -54,16 +57,49 @@ pub struct PoolManager {
     shared: Arc<Shared>,
 }
 
-/// Pools are registered for the manager's whole life (there is no unregistering): a checkout
-/// future can then borrow its pool from `&self`, which it must, because pool-core records the
-/// caller of `get()` for leak reports (`#[track_caller]`) and that only reaches through
-/// functions that create the pool's future synchronously.
+/// A checkout future borrows its pool from `&self`, which it must, because pool-core records
+/// the caller of `get()` for leak reports (`#[track_caller]`) and that only reaches through
+/// functions that create the pool's future synchronously. So what a name has ever pointed to
+/// stays allocated for the manager's life (a [`Slot`]'s history); removing or replacing a
+/// pool only moves the name's current entry and closes the old pools, which then hold no
+/// connection.
 #[derive(Default)]
-struct Shared {
-    /// Append-only; hands out `&Route` for as long as the manager lives.
-    lookup: elsa::sync::FrozenMap<String, Arc<Route>>,
-    /// The same routes, ordered, for listing, stats and closing.
-    routes: RwLock<BTreeMap<String, Arc<Route>>>,
+pub(crate) struct Shared {
+    /// Append-only: every name ever registered, with the history of its routes.
+    lookup: elsa::sync::FrozenMap<String, Box<Slot>>,
+    /// The current routes, ordered, for listing, stats, metrics and closing. Changed only
+    /// under this write lock, together with the slots' `current`, so both always agree.
+    pub(crate) routes: RwLock<BTreeMap<String, Arc<Route>>>,
+    /// What the manager was built from, when it was built from a configuration: a reload
+    /// needs both.
+    pub(crate) source: parking_lot::Mutex<Option<(AdapterRegistry, ManagerConfig)>>,
+    /// Serializes reloads, so two concurrent ones never diff against the same old config.
+    pub(crate) reloading: tokio::sync::Mutex<()>,
+}
+
+/// Every route a name has had, and which one is current.
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// Append-only, so `&Route` handed to checkout futures stays valid.
+    history: elsa::sync::FrozenVec<Arc<Route>>,
+    /// Index into `history`, or [`REMOVED`].
+    current: AtomicUsize,
+}
+
+/// `Slot::current` of a removed name.
+const REMOVED: usize = usize::MAX;
+
+impl Slot {
+    /// The current route and its index (its generation), unless removed.
+    fn current(&self) -> Option<(usize, &Route)> {
+        let index = self.current.load(Ordering::Acquire);
+        self.history.get(index).map(|route| (index, route))
+    }
+
+    /// True while `generation` is still the current route.
+    fn is_current(&self, generation: usize) -> bool {
+        self.current.load(Ordering::Acquire) == generation
+    }
 }
 
 impl fmt::Debug for PoolManager {
@@ -103,30 +139,56 @@ impl PoolManager {
         replicas: impl IntoIterator<Item = P>,
     ) -> Result<()> {
         let name = name.into();
-        let replicas = replicas
-            .into_iter()
-            .enumerate()
-            .map(|(i, pool)| {
-                Member::new(
-                    format!("{name}.replica{}", i + 1),
-                    pool.into(),
-                    Role::Replica,
-                )
-            })
-            .collect();
-        let route = Route {
-            primary: Member::new(name.clone(), primary.into(), Role::Primary),
-            replicas,
-        };
-        let route = Arc::new(route);
-        // Both maps change under the write lock, so they always agree.
+        let route =
+            crate::runtime::new_route(&name, primary.into(), replicas.into_iter().map(Into::into));
         let mut routes = self.shared.routes.write();
         if routes.contains_key(&name) {
             return Err(ManagerError::DuplicatePool { name });
         }
-        self.shared.lookup.insert(name.clone(), route.clone());
-        routes.insert(name, route);
+        self.install(&mut routes, name, route);
         Ok(())
+    }
+
+    /// Makes `route` the current one of `name` (registering the name if new) and returns
+    /// the route it replaced. Called under the routes' write lock, so the lookup and the
+    /// ordered map always agree.
+    pub(crate) fn install(
+        &self,
+        routes: &mut BTreeMap<String, Arc<Route>>,
+        name: String,
+        route: Route,
+    ) -> Option<Arc<Route>> {
+        let route = Arc::new(route);
+        let slot = match self.shared.lookup.get(&name) {
+            Some(slot) => slot,
+            None => self.shared.lookup.insert(name.clone(), Box::default()),
+        };
+        let index = slot.history.push_get_index(route.clone());
+        slot.current.store(index, Ordering::Release);
+        routes.insert(name, route)
+    }
+
+    /// Takes `name` out: new checkouts fail with [`ManagerError::Removed`]. Returns the
+    /// route that was current. Called under the routes' write lock.
+    pub(crate) fn uninstall(
+        &self,
+        routes: &mut BTreeMap<String, Arc<Route>>,
+        name: &str,
+    ) -> Option<Arc<Route>> {
+        let old = routes.remove(name)?;
+        if let Some(slot) = self.shared.lookup.get(name) {
+            slot.current.store(REMOVED, Ordering::Release);
+        }
+        Some(old)
+    }
+
+    /// Keeps what a manager was built from, for [`reload`](Self::reload).
+    pub(crate) fn remember_source(&self, registry: AdapterRegistry, config: ManagerConfig) {
+        *self.shared.source.lock() = Some((registry, config));
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// A connection from the pool `name` (its primary, for a replicated pool).
@@ -138,11 +200,19 @@ impl PoolManager {
         name: &str,
     ) -> impl Future<Output = Result<ManagedConnection>> + Send + use<'a> {
         // No closure here: a closure would end the `#[track_caller]` chain.
-        let checkout = match self.route(name) {
-            Ok(route) => Ok(route.primary.checkout()),
+        let checkout = match self.current(name) {
+            Ok((slot, generation, route)) => Ok((slot, generation, route.primary.checkout())),
             Err(error) => Err(error),
         };
-        async move { checkout?.await }
+        async move {
+            let (slot, generation, first) = checkout?;
+            match first.await {
+                Err(error) if error.is_pool_closed() && !slot.is_current(generation) => {
+                    self.moved(slot, false).await
+                }
+                done => done,
+            }
+        }
     }
 
     /// A connection for writing: always the primary of `name`.
@@ -162,11 +232,39 @@ impl PoolManager {
         &'a self,
         name: &str,
     ) -> impl Future<Output = Result<ManagedConnection>> + Send + use<'a> {
-        let checkout = match self.route(name) {
-            Ok(route) => Ok(route.get_read()),
+        let checkout = match self.current(name) {
+            Ok((slot, generation, route)) => Ok((slot, generation, route.get_read())),
             Err(error) => Err(error),
         };
-        async move { checkout?.await }
+        async move {
+            let (slot, generation, first) = checkout?;
+            match first.await {
+                Err(error) if error.is_pool_closed() && !slot.is_current(generation) => {
+                    self.moved(slot, true).await
+                }
+                done => done,
+            }
+        }
+    }
+
+    /// A checkout whose pool was closed by a `replace` or a reload while it waited: it moves
+    /// to the name's current route (again, if that one is replaced meanwhile). Pool-core's
+    /// leak reports name this function for it rather than the application's line.
+    async fn moved(&self, slot: &Slot, read: bool) -> Result<ManagedConnection> {
+        loop {
+            let Some((generation, route)) = slot.current() else {
+                return Err(self.removed_or_unknown(slot));
+            };
+            let result = if read {
+                route.get_read().await
+            } else {
+                route.primary.checkout().await
+            };
+            match result {
+                Err(error) if error.is_pool_closed() && !slot.is_current(generation) => continue,
+                done => return done,
+            }
+        }
     }
 
     /// The typed pool registered as `name` (the primary, for a replicated pool), for the
@@ -285,13 +383,34 @@ impl PoolManager {
         self.shared.routes.read().values().cloned().collect()
     }
 
-    /// The route of `name`, borrowed for as long as the manager lives (the lookup's lock is
-    /// released before this returns, so never held across an await).
+    /// The current route of `name`, borrowed for as long as the manager lives (the lookup's
+    /// lock is released before this returns, so never held across an await).
     fn route(&self, name: &str) -> Result<&Route> {
-        self.shared
+        self.current(name).map(|(_, _, route)| route)
+    }
+
+    /// The slot of `name`, its current generation and route.
+    fn current(&self, name: &str) -> Result<(&Slot, usize, &Route)> {
+        let slot = self
+            .shared
             .lookup
             .get(name)
-            .ok_or_else(|| self.unknown(name))
+            .ok_or_else(|| self.unknown(name))?;
+        match slot.current() {
+            Some((generation, route)) => Ok((slot, generation, route)),
+            None => Err(ManagerError::Removed {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    fn removed_or_unknown(&self, slot: &Slot) -> ManagerError {
+        match slot.history.get(0) {
+            Some(route) => ManagerError::Removed {
+                name: route.primary.name.to_string(),
+            },
+            None => self.unknown(""),
+        }
     }
 
     fn unknown(&self, name: &str) -> ManagerError {

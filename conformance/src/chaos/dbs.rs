@@ -399,7 +399,7 @@ impl ChaosDb for MysqlChaos {
     }
 
     fn cancel_budget(&self) -> Duration {
-        adapter_mysql::MysqlOptions::new("127.0.0.1").cancel_timeout()
+        adapter_mysql::MysqlOptions::new().cancel_timeout()
     }
 
     async fn native_query(
