@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{PoolConfig, WarmupMode};
+use crate::config::{AutoscaleConfig, CircuitBreakerConfig, PoolConfig, WarmupMode};
 use crate::create::Reservation;
 use crate::error::{Error, Result};
 use crate::hooks::{Hook, Hooks};
@@ -91,6 +91,106 @@ impl<M: Connector> PoolBuilder<M> {
     /// What to do when warm-up cannot open `min_size` connections.
     pub fn warmup(mut self, mode: WarmupMode) -> Self {
         self.config.warmup = mode;
+        self
+    }
+
+    /// At most this many connections are opened at the same time.
+    pub fn max_concurrent_creates(mut self, count: usize) -> Self {
+        self.config.max_concurrent_creates = count;
+        self
+    }
+
+    /// First and longest delay between failed connection attempts (the delay doubles, with
+    /// jitter, from `initial` up to `max`).
+    pub fn connect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.connect_backoff_initial = initial;
+        self.config.connect_backoff_max = max;
+        self
+    }
+
+    /// Validate (ping) a connection before handing it out, unless it was used within
+    /// `validation_bypass`.
+    pub fn test_on_checkout(mut self, enabled: bool) -> Self {
+        self.config.test_on_checkout = enabled;
+        self
+    }
+
+    /// A connection used within this window is handed out without validation.
+    pub fn validation_bypass(mut self, window: Duration) -> Self {
+        self.config.validation_bypass = window;
+        self
+    }
+
+    /// How often idle connections are pinged in the background; `None` turns it off.
+    pub fn health_check_interval(mut self, interval: Option<Duration>) -> Self {
+        self.config.health_check_interval = interval;
+        self
+    }
+
+    /// How long a validation or background ping may take.
+    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
+        self.config.health_check_timeout = timeout;
+        self
+    }
+
+    /// Report a connection checked out longer than this as a possible leak; `None` turns leak
+    /// detection off.
+    pub fn leak_detection_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.config.leak_detection_threshold = threshold;
+        self
+    }
+
+    /// Capture the whole stack at every checkout while leak detection is on (costly).
+    pub fn leak_capture_backtrace(mut self, enabled: bool) -> Self {
+        self.config.leak_capture_backtrace = enabled;
+        self
+    }
+
+    /// Reclaim a connection checked out longer than this; `None` only reports leaks.
+    pub fn leak_reclaim_after(mut self, after: Option<Duration>) -> Self {
+        self.config.leak_reclaim_after = after;
+        self
+    }
+
+    /// Close idle connections above the warm size after this long unused; `None` keeps them.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// Retire connections after this age (minus jitter); `None` keeps them forever.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.config.max_lifetime = lifetime;
+        self
+    }
+
+    /// Up to this fraction of `max_lifetime` is subtracted at random per connection.
+    pub fn max_lifetime_jitter(mut self, fraction: f64) -> Self {
+        self.config.max_lifetime_jitter = fraction;
+        self
+    }
+
+    /// Reset every returned connection's session state before the next holder gets it.
+    pub fn reset_on_return(mut self, enabled: bool) -> Self {
+        self.config.reset_on_return = enabled;
+        self
+    }
+
+    /// Bound on closing a connection and on the work of a return.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// The auto-scaler's settings.
+    pub fn autoscale(mut self, autoscale: AutoscaleConfig) -> Self {
+        self.config.autoscale = autoscale;
+        self
+    }
+
+    /// The circuit breaker's settings.
+    pub fn circuit_breaker(mut self, breaker: CircuitBreakerConfig) -> Self {
+        self.config.circuit_breaker = breaker;
         self
     }
 
