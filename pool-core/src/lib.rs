@@ -30,6 +30,7 @@
 
 mod acquire;
 mod breaker;
+mod broken;
 mod builder;
 mod checkin;
 mod clock;

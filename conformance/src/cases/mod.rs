@@ -13,6 +13,7 @@ use crate::context::CaseContext;
 use crate::outcome::CaseResult;
 use crate::target::ConformanceTarget;
 
+mod broken;
 mod close;
 mod concurrency;
 mod connect;
@@ -46,6 +47,7 @@ macro_rules! __every_case {
             errors::syntax_error_is_a_query_error_and_the_connection_stays_usable,
             errors::killed_session_fails_as_broken_and_is_replaced,
             errors::killed_session_is_replaced_before_the_next_caller_sees_it,
+            broken::marked_broken_connection_is_closed_and_replaced,
             timeout::long_query_is_cancelled_at_the_query_timeout,
             timeout::timeout_inside_a_transaction_leaves_nothing_for_the_next_holder,
             session::temporary_table_does_not_survive_reset,
@@ -106,7 +108,7 @@ impl<T: ConformanceTarget> Case<T> {
         self.name
     }
 
-    /// The concern it belongs to (`connect`, `values`, `statements`, `errors`, `timeout`,
+    /// The concern it belongs to (`connect`, `values`, `statements`, `errors`, `broken`, `timeout`,
     /// `session`, `concurrency`, `close`).
     pub fn concern(&self) -> &'static str {
         self.concern
