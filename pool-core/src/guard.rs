@@ -27,6 +27,8 @@ pub struct PooledConnection<M: Connector> {
     checked_out_at: Option<(Instant, u64)>,
     /// Set by [`mark_broken`](Self::mark_broken): close on drop instead of returning.
     marked_broken: bool,
+    /// A [`Transaction`](crate::Transaction) was begun and neither committed nor rolled back.
+    in_transaction: bool,
 }
 
 impl<M: Connector> PooledConnection<M> {
@@ -42,6 +44,7 @@ impl<M: Connector> PooledConnection<M> {
             conn: Some(conn),
             checked_out_at,
             marked_broken: false,
+            in_transaction: false,
         }
     }
 
@@ -98,6 +101,16 @@ impl<M: Connector> PooledConnection<M> {
         self.marked_broken
     }
 
+    /// Whether a [`Transaction`](crate::Transaction) begun on this checkout is still open
+    /// (dropped without commit or rollback, it stays open until the next `begin` or the return).
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    pub(crate) fn set_in_transaction(&mut self, open: bool) {
+        self.in_transaction = open;
+    }
+
     /// When the connection was opened.
     pub fn created_at(&self) -> Instant {
         self.conn_ref().meta.created_at
@@ -128,7 +141,10 @@ impl<M: Connector> Drop for PooledConnection<M> {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if self.marked_broken {
+        // An open transaction is rolled back by the session reset; without one, only closing
+        // the connection keeps it from the next holder.
+        let abandoned_transaction = self.in_transaction && !self.inner.config.reset_on_return;
+        if self.marked_broken || abandoned_transaction {
             self.inner.check_in_broken(conn);
         } else {
             self.inner.check_in(conn, self.checked_out_at);

@@ -55,6 +55,7 @@ mod stats;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transaction;
 mod value;
 mod waiters;
 
@@ -68,6 +69,7 @@ pub use hooks::{BoxFuture, Hook};
 pub use pool::{CircuitBreaker, CloseReport, Pool};
 pub use protocol::{ConnectionProtocol, Connector, ResetStart};
 pub use stats::{PoolHistograms, PoolState, PoolStats};
+pub use transaction::Transaction;
 pub use value::{ParameterStyle, Row, Value};
 
 /// Re-exported so adapters implement the traits with the same macro version.
