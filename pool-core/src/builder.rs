@@ -230,6 +230,41 @@ impl<M: Connector> PoolBuilder<M> {
     }
 }
 
+impl<M: Connector> PoolBuilder<M> {
+    /// Validates the configuration and returns the pool at once, without connecting (sqlx's
+    /// `connect_lazy`, bb8's `build_unchecked`). Connections open in the background: at once
+    /// when called within a tokio runtime (up to `min_size`), else on first use within one,
+    /// when the background tasks also start. So it may be called outside any async context,
+    /// e.g. to fill a `static` or build state before the runtime starts.
+    ///
+    /// An unreachable database shows as errors of `get()` (after `acquire_timeout`), not here;
+    /// [`warmup`](Self::warmup) does not apply.
+    ///
+    /// ```
+    /// use pool_core::Pool;
+    /// use pool_core::testing::TestConnector;
+    ///
+    /// // No runtime is running here.
+    /// let pool = Pool::builder(TestConnector::new()).max_size(4).build_lazy()?;
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// runtime.block_on(async {
+    ///     let conn = pool.get().await?;
+    ///     drop(conn);
+    ///     Ok::<(), pool_core::Error>(())
+    /// })?;
+    /// # Ok::<(), pool_core::Error>(())
+    /// ```
+    pub fn build_lazy(self) -> Result<Pool<M>> {
+        self.config.validate()?;
+        let inner = Inner::new(self.connector, self.config, self.hooks);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            maintenance::start(&inner);
+            inner.replenish();
+        }
+        Ok(Pool::from_inner(inner))
+    }
+}
+
 /// Opens `min_size` connections, at most `max_concurrent_creates` at a time, each tried once
 /// (with `start_degraded`, the background retries those that failed).
 async fn warm_up<M: Connector>(inner: &Arc<Inner<M>>) -> Result<()> {
