@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::config::{AutoscaleConfig, CircuitBreakerConfig, PoolConfig, WarmupMode};
 use crate::create::Reservation;
 use crate::error::{Error, Result};
-use crate::hooks::{Hook, Hooks};
+use crate::hooks::{BoxFuture, Hook, Hooks};
+use crate::metadata::ConnectionMetadata;
 use crate::inner::Inner;
 use crate::maintenance;
 use crate::pool::Pool;
@@ -195,21 +196,39 @@ impl<M: Connector> PoolBuilder<M> {
     }
 
     /// Runs after every new connection opens (e.g. `SET search_path`). An error fails the attempt.
-    pub fn after_connect(mut self, hook: Hook<M::Connection>) -> Self {
-        self.hooks.after_connect = Some(hook);
+    pub fn after_connect<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, ConnectionMetadata) -> BoxFuture<'a, Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_connect = Some(Arc::new(hook) as Hook<M::Connection>);
         self
     }
 
     /// Runs before a connection is handed out. An error discards the connection and is returned
     /// to the caller.
-    pub fn before_checkout(mut self, hook: Hook<M::Connection>) -> Self {
-        self.hooks.before_checkout = Some(hook);
+    pub fn before_checkout<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, ConnectionMetadata) -> BoxFuture<'a, Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.before_checkout = Some(Arc::new(hook) as Hook<M::Connection>);
         self
     }
 
     /// Runs when a connection comes back, after the session reset. An error discards it.
-    pub fn after_checkin(mut self, hook: Hook<M::Connection>) -> Self {
-        self.hooks.after_checkin = Some(hook);
+    pub fn after_checkin<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, ConnectionMetadata) -> BoxFuture<'a, Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_checkin = Some(Arc::new(hook) as Hook<M::Connection>);
         self
     }
 

@@ -20,11 +20,22 @@ pub struct ConnectionMetadata {
     /// while a holder has it. A return on the fast path is stamped by the next background sweep,
     /// so this can read up to one sweep interval long, never short.
     pub idle_for: Duration,
-    /// How many times it was handed to a caller, the current checkout included.
+    /// How many times it was handed to a caller so far (in `before_checkout`, not counting the
+    /// checkout under way; zero in `after_connect`).
     pub checkouts: u64,
 }
 
 impl ConnectionMetadata {
+    /// The metadata of a connection that just opened (for `after_connect`).
+    pub(crate) fn opened(id: u64) -> Self {
+        Self {
+            id,
+            age: Duration::ZERO,
+            idle_for: Duration::ZERO,
+            checkouts: 0,
+        }
+    }
+
     /// The metadata of `conn` at `now`; `checked_out` says a holder has it (idle time zero).
     pub(crate) fn of<C>(conn: &Conn<C>, now: Instant, checked_out: bool) -> Self {
         Self {
