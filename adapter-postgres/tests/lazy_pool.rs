@@ -13,7 +13,11 @@ fn a_lazy_pool_built_without_a_runtime_serves_queries_inside_one() {
         .max_size(3)
         .build_lazy()
         .expect("a lazy build needs neither a runtime nor the server");
-    assert_eq!(pool.stats().total, 0, "nothing opened before a runtime uses it");
+    assert_eq!(
+        pool.stats().total,
+        0,
+        "nothing opened before a runtime uses it"
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -29,7 +33,10 @@ fn a_lazy_pool_built_without_a_runtime_serves_queries_inside_one() {
         assert_eq!(rows[0].get(0), Some(&Value::I64(42)));
         drop(conn);
         let mut conn = pool.get().await.unwrap();
-        assert_eq!(common::scalar(&mut conn, "SELECT 1::bigint", &[]).await, Value::I64(1));
+        assert_eq!(
+            common::scalar(&mut conn, "SELECT 1::bigint", &[]).await,
+            Value::I64(1)
+        );
         drop(conn);
         let report = pool.close(std::time::Duration::from_secs(5)).await;
         assert!(report.complete, "{report:?}");

@@ -8,9 +8,9 @@ use crate::config::{AutoscaleConfig, CircuitBreakerConfig, PoolConfig, WarmupMod
 use crate::create::Reservation;
 use crate::error::{Error, Result};
 use crate::hooks::{BoxFuture, Hook, Hooks};
-use crate::metadata::ConnectionMetadata;
 use crate::inner::Inner;
 use crate::maintenance;
+use crate::metadata::ConnectionMetadata;
 use crate::pool::Pool;
 use crate::protocol::Connector;
 

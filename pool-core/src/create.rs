@@ -17,11 +17,11 @@ use std::task::Waker;
 use tokio::time::Instant;
 
 use crate::breaker::{CircuitState, Permit, Transition};
-use crate::metadata::ConnectionMetadata;
 use crate::conn::{Conn, ConnMeta, ConnParts};
 use crate::deadline;
 use crate::error::{BackendError, Error, Result};
 use crate::inner::Inner;
+use crate::metadata::ConnectionMetadata;
 use crate::protocol::{ConnectionProtocol, Connector};
 use crate::state::{Reserved, State};
 use crate::stats::Counters;

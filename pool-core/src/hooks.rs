@@ -16,9 +16,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// `|conn, meta| Box::pin(async move { … })`. An error from `after_connect` fails the
 /// connection attempt; from `before_checkout` it discards the connection and fails the acquire;
 /// from `after_checkin` it discards the connection.
-pub type Hook<C> = Arc<
-    dyn for<'a> Fn(&'a mut C, ConnectionMetadata) -> BoxFuture<'a, Result<()>> + Send + Sync,
->;
+pub type Hook<C> =
+    Arc<dyn for<'a> Fn(&'a mut C, ConnectionMetadata) -> BoxFuture<'a, Result<()>> + Send + Sync>;
 
 /// The hooks a pool runs.
 pub(crate) struct Hooks<C> {

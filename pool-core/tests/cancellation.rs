@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pool_core::testing::{Behavior, TestConnector};
 use pool_core::Pool;
+use pool_core::testing::{Behavior, TestConnector};
 
 const BEHAVIORS: [Behavior; 4] = [
     Behavior::Ok,

@@ -45,7 +45,11 @@ async fn each_hook_sees_the_connections_metadata_and_can_use_it() {
         .unwrap();
     tokio::time::advance(Duration::from_secs(3)).await;
     let conn = pool.get().await.unwrap();
-    assert_eq!(conn.executed(), ["SET search_path TO app"], "after_connect ran its statement");
+    assert_eq!(
+        conn.executed(),
+        ["SET search_path TO app"],
+        "after_connect ran its statement"
+    );
     let id = conn.id();
     tokio::time::advance(Duration::from_secs(2)).await;
     drop(conn);
@@ -57,15 +61,26 @@ async fn each_hook_sees_the_connections_metadata_and_can_use_it() {
     let connected = connected.lock().clone();
     assert_eq!(connected.len(), 1);
     assert_eq!(connected[0].id, id);
-    assert_eq!((connected[0].age, connected[0].checkouts), (Duration::ZERO, 0));
+    assert_eq!(
+        (connected[0].age, connected[0].checkouts),
+        (Duration::ZERO, 0)
+    );
 
     let checkouts = checkouts.lock().clone();
     assert_eq!(checkouts.len(), 2);
     assert_eq!(checkouts[0].age, Duration::from_secs(3));
-    assert_eq!(checkouts[0].idle_for, Duration::from_secs(3), "idle since it opened");
+    assert_eq!(
+        checkouts[0].idle_for,
+        Duration::from_secs(3),
+        "idle since it opened"
+    );
     assert_eq!(checkouts[0].checkouts, 0);
     assert_eq!(checkouts[1].age, Duration::from_secs(6));
-    assert_eq!(checkouts[1].idle_for, Duration::from_secs(1), "idle since its return");
+    assert_eq!(
+        checkouts[1].idle_for,
+        Duration::from_secs(1),
+        "idle since its return"
+    );
     assert_eq!(checkouts[1].checkouts, 1);
 
     let checkins = checkins.lock().clone();

@@ -22,7 +22,11 @@ fn built_outside_a_runtime_then_used_inside_one() {
         .acquire_timeout(Duration::from_secs(5))
         .build_lazy()
         .unwrap();
-    assert_eq!(faults.connects_attempted(), 0, "nothing opens without a runtime");
+    assert_eq!(
+        faults.connects_attempted(),
+        0,
+        "nothing opens without a runtime"
+    );
     assert_eq!(pool.stats().total, 0);
 
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -28,7 +28,11 @@ async fn a_marked_connection_is_closed_on_drop_and_replaced() {
     assert!(conn.is_marked_broken());
     drop(conn);
     settle().await;
-    assert_eq!(faults.resets(), 0, "a marked connection is not reset, it is closed");
+    assert_eq!(
+        faults.resets(),
+        0,
+        "a marked connection is not reset, it is closed"
+    );
     assert_eq!(pool.stats().broken_on_return_total, 1);
     let next = pool.get().await.unwrap();
     assert_ne!(next.id(), first, "the next holder gets a new connection");

@@ -29,9 +29,19 @@ async fn rejected_idle_connections_close_and_the_pool_refills() {
         seen.push(meta.id);
         meta.id % 2 == 0
     });
-    assert_eq!(report.kept + report.removed, 2, "only the two idle ones are judged");
-    assert!(!seen.contains(&held_id), "a checked-out connection is not judged");
-    assert_eq!(report.removed, seen.iter().filter(|id| *id % 2 == 1).count());
+    assert_eq!(
+        report.kept + report.removed,
+        2,
+        "only the two idle ones are judged"
+    );
+    assert!(
+        !seen.contains(&held_id),
+        "a checked-out connection is not judged"
+    );
+    assert_eq!(
+        report.removed,
+        seen.iter().filter(|id| *id % 2 == 1).count()
+    );
     pool.check_invariants().unwrap();
     settle().await;
     assert_eq!(pool.stats().total, 3, "refilled to min_size");

@@ -28,7 +28,10 @@ async fn commit_sends_begin_then_commit_and_closes_the_transaction() {
         .unwrap();
     tx.commit().await.unwrap();
     assert!(!conn.in_transaction());
-    assert_eq!(conn.executed(), ["BEGIN", "INSERT INTO t VALUES ($1)", "COMMIT"]);
+    assert_eq!(
+        conn.executed(),
+        ["BEGIN", "INSERT INTO t VALUES ($1)", "COMMIT"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,7 +85,11 @@ async fn without_reset_on_return_a_dropped_transaction_closes_the_connection() {
     drop(conn);
     settle().await;
     let next = pool.get().await.unwrap();
-    assert_ne!(next.id(), first, "the next holder never gets the open transaction");
+    assert_ne!(
+        next.id(),
+        first,
+        "the next holder never gets the open transaction"
+    );
     assert!(next.executed().is_empty());
     drop(next);
     // A committed transaction leaves the connection reusable even without the reset.

@@ -19,7 +19,10 @@ pub(crate) async fn marked_broken_connection_is_closed_and_replaced<T: Conforman
     let first = conn.id();
     ensure!(!conn.is_marked_broken(), "a fresh checkout is not marked");
     conn.mark_broken();
-    ensure!(conn.is_marked_broken(), "mark_broken() is seen by is_marked_broken()");
+    ensure!(
+        conn.is_marked_broken(),
+        "mark_broken() is seen by is_marked_broken()"
+    );
     drop(conn);
 
     let mut conn = pool.get().await.context("get() the next holder")?;

@@ -19,7 +19,10 @@ pub(super) async fn counter_table<T: ConformanceTarget>(
     cx.create_table(conn, "rows", &columns).await
 }
 
-pub(super) async fn count_rows<C: ConnectionProtocol + ?Sized>(conn: &mut C, table: &str) -> CaseResult<i64> {
+pub(super) async fn count_rows<C: ConnectionProtocol + ?Sized>(
+    conn: &mut C,
+    table: &str,
+) -> CaseResult<i64> {
     scalar_i64(conn, &format!("SELECT count(*) FROM {table}"), &[]).await
 }
 

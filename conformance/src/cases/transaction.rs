@@ -62,7 +62,10 @@ pub(crate) async fn transaction_guard_dropped_without_commit_is_rolled_back<
     let mut tx = conn.begin().await.context("begin()")?;
     tx.execute(&insert, &[]).await.context("INSERT")?;
     drop(tx);
-    ensure!(conn.in_transaction(), "in_transaction() after a dropped guard");
+    ensure!(
+        conn.in_transaction(),
+        "in_transaction() after a dropped guard"
+    );
     let mut tx = conn.begin().await.context("begin() again")?;
     ensure_eq!(
         count_rows(&mut *tx, &table).await?,
@@ -75,8 +78,15 @@ pub(crate) async fn transaction_guard_dropped_without_commit_is_rolled_back<
     drop(conn);
 
     let mut conn = pool.get().await.context("get() the next holder")?;
-    ensure_eq!(conn.id(), first, "connection the next holder got (max_size 1)");
-    ensure!(!conn.in_transaction(), "a new checkout starts outside a transaction");
+    ensure_eq!(
+        conn.id(),
+        first,
+        "connection the next holder got (max_size 1)"
+    );
+    ensure!(
+        !conn.in_transaction(),
+        "a new checkout starts outside a transaction"
+    );
     ensure_eq!(
         count_rows(&mut *conn, &table).await?,
         0,
