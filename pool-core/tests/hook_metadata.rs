@@ -8,6 +8,9 @@ use parking_lot::Mutex;
 use pool_core::testing::TestConnector;
 use pool_core::{ConnectionMetadata, ConnectionProtocol, Error, Pool};
 
+/// The metadata one hook was given, call by call.
+type Seen = Arc<Mutex<Vec<ConnectionMetadata>>>;
+
 async fn settle() {
     for _ in 0..20 {
         tokio::task::yield_now().await;
@@ -16,11 +19,7 @@ async fn settle() {
 
 #[tokio::test(start_paused = true)]
 async fn each_hook_sees_the_connections_metadata_and_can_use_it() {
-    let (connected, checkouts, checkins): (
-        Arc<Mutex<Vec<ConnectionMetadata>>>,
-        Arc<Mutex<Vec<ConnectionMetadata>>>,
-        Arc<Mutex<Vec<ConnectionMetadata>>>,
-    ) = Default::default();
+    let (connected, checkouts, checkins) = (Seen::default(), Seen::default(), Seen::default());
     let (c, o, i) = (connected.clone(), checkouts.clone(), checkins.clone());
     let pool = Pool::builder(TestConnector::new())
         .min_size(1)
