@@ -84,3 +84,33 @@ fn an_invalid_config_is_still_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("min_size"), "{error}");
 }
+
+#[test]
+fn the_background_tasks_start_on_first_use_in_a_runtime() {
+    let pool = Pool::builder(TestConnector::new())
+        .min_size(1)
+        .max_size(3)
+        .idle_timeout(Some(Duration::from_secs(1)))
+        .build_lazy()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let held = [
+            pool.get().await.unwrap(),
+            pool.get().await.unwrap(),
+            pool.get().await.unwrap(),
+        ];
+        drop(held);
+        settle().await;
+        assert_eq!(pool.stats().total, 3);
+        // Only the reaper closes idle connections above min_size: it runs.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        settle().await;
+        assert_eq!(pool.stats().total, 1, "surplus idle connections reaped");
+        pool.check_invariants().unwrap();
+    });
+}
