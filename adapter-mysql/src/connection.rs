@@ -78,7 +78,8 @@ impl MysqlConnection {
     /// read-only accessors.
     ///
     /// An error there is not seen by [`is_broken`](ConnectionProtocol::is_broken); call
-    /// [`mark_broken`](Self::mark_broken) when it means the session is unusable.
+    /// [`PooledConnection::mark_broken`](pool_core::PooledConnection::mark_broken) when it means
+    /// the session is unusable.
     ///
     /// # Panics
     ///
@@ -185,11 +186,6 @@ impl MysqlConnection {
     #[doc(hidden)]
     pub fn pretend_the_server_restarted_for_testing(&mut self) {
         self.incarnation = Some(Incarnation::elsewhere());
-    }
-
-    /// Marks the connection unusable, so the pool closes it instead of reusing it.
-    pub fn mark_broken(&mut self) {
-        self.broken = true;
     }
 
     /// The query timeout in force, if any.

@@ -316,7 +316,8 @@ impl<M: Connector> Inner<M> {
         }
         if let Some(hook) = &self.hooks.before_checkout {
             let limit = deadline.max(at_least_a_moment);
-            match tokio::time::timeout_at(limit, hook(&mut pending.conn_mut().raw)).await {
+            let meta = crate::metadata::ConnectionMetadata::of(pending.conn(), now, false);
+            match tokio::time::timeout_at(limit, hook(&mut pending.conn_mut().raw, meta)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => return Err(error),
                 Err(_) => return Ok(Err(pending)),

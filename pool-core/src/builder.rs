@@ -4,12 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{PoolConfig, WarmupMode};
+use crate::config::{AutoscaleConfig, CircuitBreakerConfig, PoolConfig, WarmupMode};
 use crate::create::Reservation;
 use crate::error::{Error, Result};
-use crate::hooks::{Hook, Hooks};
+use crate::hooks::{BoxFuture, Hook, Hooks};
 use crate::inner::Inner;
 use crate::maintenance;
+use crate::metadata::ConnectionMetadata;
 use crate::pool::Pool;
 use crate::protocol::Connector;
 
@@ -94,22 +95,140 @@ impl<M: Connector> PoolBuilder<M> {
         self
     }
 
+    /// At most this many connections are opened at the same time.
+    pub fn max_concurrent_creates(mut self, count: usize) -> Self {
+        self.config.max_concurrent_creates = count;
+        self
+    }
+
+    /// First and longest delay between failed connection attempts (the delay doubles, with
+    /// jitter, from `initial` up to `max`).
+    pub fn connect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.connect_backoff_initial = initial;
+        self.config.connect_backoff_max = max;
+        self
+    }
+
+    /// Validate (ping) a connection before handing it out, unless it was used within
+    /// `validation_bypass`.
+    pub fn test_on_checkout(mut self, enabled: bool) -> Self {
+        self.config.test_on_checkout = enabled;
+        self
+    }
+
+    /// A connection used within this window is handed out without validation.
+    pub fn validation_bypass(mut self, window: Duration) -> Self {
+        self.config.validation_bypass = window;
+        self
+    }
+
+    /// How often idle connections are pinged in the background; `None` turns it off.
+    pub fn health_check_interval(mut self, interval: Option<Duration>) -> Self {
+        self.config.health_check_interval = interval;
+        self
+    }
+
+    /// How long a validation or background ping may take.
+    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
+        self.config.health_check_timeout = timeout;
+        self
+    }
+
+    /// Report a connection checked out longer than this as a possible leak; `None` turns leak
+    /// detection off.
+    pub fn leak_detection_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.config.leak_detection_threshold = threshold;
+        self
+    }
+
+    /// Capture the whole stack at every checkout while leak detection is on (costly).
+    pub fn leak_capture_backtrace(mut self, enabled: bool) -> Self {
+        self.config.leak_capture_backtrace = enabled;
+        self
+    }
+
+    /// Reclaim a connection checked out longer than this; `None` only reports leaks.
+    pub fn leak_reclaim_after(mut self, after: Option<Duration>) -> Self {
+        self.config.leak_reclaim_after = after;
+        self
+    }
+
+    /// Close idle connections above the warm size after this long unused; `None` keeps them.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// Retire connections after this age (minus jitter); `None` keeps them forever.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.config.max_lifetime = lifetime;
+        self
+    }
+
+    /// Up to this fraction of `max_lifetime` is subtracted at random per connection.
+    pub fn max_lifetime_jitter(mut self, fraction: f64) -> Self {
+        self.config.max_lifetime_jitter = fraction;
+        self
+    }
+
+    /// Reset every returned connection's session state before the next holder gets it.
+    pub fn reset_on_return(mut self, enabled: bool) -> Self {
+        self.config.reset_on_return = enabled;
+        self
+    }
+
+    /// Bound on closing a connection and on the work of a return.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// The auto-scaler's settings.
+    pub fn autoscale(mut self, autoscale: AutoscaleConfig) -> Self {
+        self.config.autoscale = autoscale;
+        self
+    }
+
+    /// The circuit breaker's settings.
+    pub fn circuit_breaker(mut self, breaker: CircuitBreakerConfig) -> Self {
+        self.config.circuit_breaker = breaker;
+        self
+    }
+
     /// Runs after every new connection opens (e.g. `SET search_path`). An error fails the attempt.
-    pub fn after_connect(mut self, hook: Hook<M::Connection>) -> Self {
-        self.hooks.after_connect = Some(hook);
+    pub fn after_connect<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, ConnectionMetadata) -> BoxFuture<'a, Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_connect = Some(Arc::new(hook) as Hook<M::Connection>);
         self
     }
 
     /// Runs before a connection is handed out. An error discards the connection and is returned
     /// to the caller.
-    pub fn before_checkout(mut self, hook: Hook<M::Connection>) -> Self {
-        self.hooks.before_checkout = Some(hook);
+    pub fn before_checkout<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, ConnectionMetadata) -> BoxFuture<'a, Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.before_checkout = Some(Arc::new(hook) as Hook<M::Connection>);
         self
     }
 
     /// Runs when a connection comes back, after the session reset. An error discards it.
-    pub fn after_checkin(mut self, hook: Hook<M::Connection>) -> Self {
-        self.hooks.after_checkin = Some(hook);
+    pub fn after_checkin<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, ConnectionMetadata) -> BoxFuture<'a, Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_checkin = Some(Arc::new(hook) as Hook<M::Connection>);
         self
     }
 
@@ -126,6 +245,41 @@ impl<M: Connector> PoolBuilder<M> {
             return Err(error);
         }
         maintenance::start(&inner);
+        Ok(Pool::from_inner(inner))
+    }
+}
+
+impl<M: Connector> PoolBuilder<M> {
+    /// Validates the configuration and returns the pool at once, without connecting (sqlx's
+    /// `connect_lazy`, bb8's `build_unchecked`). Connections open in the background: at once
+    /// when called within a tokio runtime (up to `min_size`), else on first use within one,
+    /// when the background tasks also start. So it may be called outside any async context,
+    /// e.g. to fill a `static` or build state before the runtime starts.
+    ///
+    /// An unreachable database shows as errors of `get()` (after `acquire_timeout`), not here;
+    /// [`warmup`](Self::warmup) does not apply.
+    ///
+    /// ```
+    /// use pool_core::Pool;
+    /// use pool_core::testing::TestConnector;
+    ///
+    /// // No runtime is running here.
+    /// let pool = Pool::builder(TestConnector::new()).max_size(4).build_lazy()?;
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// runtime.block_on(async {
+    ///     let conn = pool.get().await?;
+    ///     drop(conn);
+    ///     Ok::<(), pool_core::Error>(())
+    /// })?;
+    /// # Ok::<(), pool_core::Error>(())
+    /// ```
+    pub fn build_lazy(self) -> Result<Pool<M>> {
+        self.config.validate()?;
+        let inner = Inner::new(self.connector, self.config, self.hooks);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            maintenance::start(&inner);
+            inner.replenish();
+        }
         Ok(Pool::from_inner(inner))
     }
 }

@@ -183,12 +183,14 @@ impl<M: Connector> Loose<M> {
     async fn reset_and_return(mut self, reset: bool) {
         let inner = self.inner.clone();
         let work = async {
+            let meta =
+                crate::metadata::ConnectionMetadata::of(self.conn_mut(), Instant::now(), true);
             let conn = &mut self.conn_mut().raw;
             if reset {
                 conn.reset().await?;
             }
             if let Some(hook) = &inner.hooks.after_checkin {
-                hook(conn).await?;
+                hook(conn, meta).await?;
             }
             Ok::<_, crate::Error>(())
         };

@@ -21,6 +21,7 @@ use crate::conn::{Conn, ConnMeta, ConnParts};
 use crate::deadline;
 use crate::error::{BackendError, Error, Result};
 use crate::inner::Inner;
+use crate::metadata::ConnectionMetadata;
 use crate::protocol::{ConnectionProtocol, Connector};
 use crate::state::{Reserved, State};
 use crate::stats::Counters;
@@ -67,18 +68,20 @@ impl<M: Connector> Inner<M> {
         let attempt = async {
             let mut raw = self.connector.connect().await?;
             raw.set_query_timeout(self.config.query_timeout);
+            // Numbered once open, so the after-connect hook sees the id logs will use.
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             if let Some(hook) = &self.hooks.after_connect {
-                hook(&mut raw).await?;
+                hook(&mut raw, ConnectionMetadata::opened(id)).await?;
             }
-            Ok::<_, Error>(raw)
+            Ok::<_, Error>((raw, id))
         };
-        let raw = match tokio::time::timeout(self.config.connect_timeout, attempt).await {
-            Ok(Ok(raw)) if raw.is_broken() => {
+        let (raw, id) = match tokio::time::timeout(self.config.connect_timeout, attempt).await {
+            Ok(Ok((raw, _))) if raw.is_broken() => {
                 return Err(Error::Connect(BackendError::connection(
                     "the new connection reported itself broken right after opening",
                 )));
             }
-            Ok(Ok(raw)) => raw,
+            Ok(Ok(attempt)) => attempt,
             Ok(Err(Error::Backend(e))) => return Err(Error::Connect(e)),
             Ok(Err(error)) => return Err(error),
             Err(_) => return Err(Error::ConnectTimeout(self.config.connect_timeout)),
@@ -86,7 +89,6 @@ impl<M: Connector> Inner<M> {
         let now = Instant::now();
         self.metrics.create.record(now - started);
         Counters::bump(&self.metrics.counters.created);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let expires_at = self.config.max_lifetime.map(|lifetime| {
             let jitter = lifetime.mul_f64(self.config.max_lifetime_jitter * fastrand::f64());
             deadline::after(now, lifetime - jitter)

@@ -25,6 +25,10 @@ pub struct PooledConnection<M: Connector> {
     /// When it was checked out and with what weight its use time is recorded (fast-path
     /// checkouts are timed one in several; see `USAGE_SAMPLE_EVERY`).
     checked_out_at: Option<(Instant, u64)>,
+    /// Set by [`mark_broken`](Self::mark_broken): close on drop instead of returning.
+    marked_broken: bool,
+    /// A [`Transaction`](crate::Transaction) was begun and neither committed nor rolled back.
+    in_transaction: bool,
 }
 
 impl<M: Connector> PooledConnection<M> {
@@ -39,6 +43,8 @@ impl<M: Connector> PooledConnection<M> {
             inner,
             conn: Some(conn),
             checked_out_at,
+            marked_broken: false,
+            in_transaction: false,
         }
     }
 
@@ -66,6 +72,43 @@ impl<M: Connector> PooledConnection<M> {
             self.inner.release_checked_out(conn.meta.id);
         }
         conn.into_raw()
+    }
+
+    /// Marks the connection unusable: when dropped it is closed instead of returned, and the
+    /// pool opens a replacement if it needs one. For when the caller knows better than the
+    /// driver (a protocol state it cannot trust, a session setting it cannot undo).
+    ///
+    /// ```
+    /// # use pool_core::{Pool, testing::TestConnector};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> pool_core::Result<()> {
+    /// let pool = Pool::builder(TestConnector::new()).max_size(1).build().await?;
+    /// let mut conn = pool.get().await?;
+    /// let first = conn.id();
+    /// conn.mark_broken();
+    /// assert!(conn.is_marked_broken());
+    /// drop(conn);
+    /// assert_ne!(pool.get().await?.id(), first, "a new connection replaced it");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn mark_broken(&mut self) {
+        self.marked_broken = true;
+    }
+
+    /// Whether [`mark_broken`](Self::mark_broken) was called on this checkout.
+    pub fn is_marked_broken(&self) -> bool {
+        self.marked_broken
+    }
+
+    /// Whether a [`Transaction`](crate::Transaction) begun on this checkout is still open
+    /// (dropped without commit or rollback, it stays open until the next `begin` or the return).
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    pub(crate) fn set_in_transaction(&mut self, open: bool) {
+        self.in_transaction = open;
     }
 
     /// When the connection was opened.
@@ -98,7 +141,14 @@ impl<M: Connector> Drop for PooledConnection<M> {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        self.inner.check_in(conn, self.checked_out_at);
+        // An open transaction is rolled back by the session reset; without one, only closing
+        // the connection keeps it from the next holder.
+        let abandoned_transaction = self.in_transaction && !self.inner.config.reset_on_return;
+        if self.marked_broken || abandoned_transaction {
+            self.inner.check_in_broken(conn);
+        } else {
+            self.inner.check_in(conn, self.checked_out_at);
+        }
     }
 }
 
@@ -107,6 +157,7 @@ impl<M: Connector> fmt::Debug for PooledConnection<M> {
         f.debug_struct("PooledConnection")
             .field("pool", &self.inner.name())
             .field("id", &self.conn.as_ref().map(|c| c.meta.id))
+            .field("marked_broken", &self.marked_broken)
             .finish()
     }
 }

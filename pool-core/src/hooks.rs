@@ -6,14 +6,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::metadata::ConnectionMetadata;
 
 /// A boxed, sendable future, as hooks return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A hook: an async function given the connection. An error from `after_connect` fails the
+/// A hook: an async function given the connection and its [`ConnectionMetadata`] (as sqlx
+/// passes `PoolConnectionMetadata`). Written as a closure returning a boxed async block:
+/// `|conn, meta| Box::pin(async move { … })`. An error from `after_connect` fails the
 /// connection attempt; from `before_checkout` it discards the connection and fails the acquire;
 /// from `after_checkin` it discards the connection.
-pub type Hook<C> = Arc<dyn for<'a> Fn(&'a mut C) -> BoxFuture<'a, Result<()>> + Send + Sync>;
+pub type Hook<C> =
+    Arc<dyn for<'a> Fn(&'a mut C, ConnectionMetadata) -> BoxFuture<'a, Result<()>> + Send + Sync>;
 
 /// The hooks a pool runs.
 pub(crate) struct Hooks<C> {

@@ -47,8 +47,9 @@ pub(crate) struct Inner<M: Connector> {
     /// Cancelled when the pool closes or its last handle drops: ends every background task.
     pub(crate) shutdown: CancellationToken,
     /// The runtime the background tasks run on, for work started outside any runtime (a
-    /// connection dropped on a plain thread).
-    runtime: Mutex<Handle>,
+    /// connection dropped on a plain thread). `None` for a pool built lazily outside any runtime
+    /// and not used in one yet.
+    runtime: Mutex<Option<Handle>>,
     /// Signalled whenever a closed pool gets closer to holding nothing.
     pub(crate) drained: Notify,
     /// Wakes the deadline watcher when a waiter arrives with an earlier deadline than the one
@@ -88,7 +89,7 @@ impl<M: Connector> Inner<M> {
             clock: CoarseClock::new(now),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
-            runtime: Mutex::new(Handle::current()),
+            runtime: Mutex::new(Handle::try_current().ok()),
             drained: Notify::new(),
             deadline_watch: Arc::new(Notify::new()),
             background: Background::new(),
@@ -116,7 +117,7 @@ impl<M: Connector> Inner<M> {
 
     /// Remembers the runtime the background tasks now run on.
     pub(crate) fn set_runtime(&self, runtime: Handle) {
-        *self.runtime.lock() = runtime;
+        *self.runtime.lock() = Some(runtime);
     }
 
     /// Spawns on the current runtime, or on the pool's own when called from outside one
@@ -129,8 +130,10 @@ impl<M: Connector> Inner<M> {
         match Handle::try_current() {
             Ok(handle) => drop(handle.spawn(future)),
             Err(_) => {
-                let runtime = self.runtime.lock().clone();
-                drop(runtime.spawn(future));
+                // No runtime ever ran the pool: dropping the future runs its guards.
+                if let Some(runtime) = self.runtime.lock().clone() {
+                    drop(runtime.spawn(future));
+                }
             }
         }
     }

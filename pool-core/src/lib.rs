@@ -30,6 +30,7 @@
 
 mod acquire;
 mod breaker;
+mod broken;
 mod builder;
 mod checkin;
 mod clock;
@@ -45,16 +46,19 @@ mod histogram;
 mod hooks;
 mod inner;
 mod maintenance;
+mod metadata;
 mod pending;
 mod plan;
 mod pool;
 mod protocol;
+mod retain;
 mod stash;
 mod state;
 mod stats;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transaction;
 mod value;
 mod waiters;
 
@@ -66,9 +70,12 @@ pub use error::{BackendError, Error, ErrorClass, PoolCounts, Result};
 pub use guard::PooledConnection;
 pub use histogram::{LatencySnapshot, LatencySummary};
 pub use hooks::{BoxFuture, Hook};
+pub use metadata::ConnectionMetadata;
 pub use pool::{CircuitBreaker, CloseReport, Pool};
 pub use protocol::{ConnectionProtocol, Connector, ResetStart};
+pub use retain::RetainReport;
 pub use stats::{PoolHistograms, PoolState, PoolStats};
+pub use transaction::Transaction;
 pub use value::{ParameterStyle, Row, Value};
 
 /// Re-exported so adapters implement the traits with the same macro version.

@@ -104,7 +104,7 @@ impl<M: Connector> Pool<M> {
         }
     }
 
-    fn inner(&self) -> &Arc<Inner<M>> {
+    pub(crate) fn inner(&self) -> &Arc<Inner<M>> {
         &self.handle.inner
     }
 

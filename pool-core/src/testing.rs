@@ -189,6 +189,7 @@ impl Connector for TestConnector {
             in_use: Arc::new(AtomicBool::new(false)),
             query_timeout: None,
             fail_next_ping: false,
+            executed: Vec::new(),
         })
     }
 }
@@ -206,9 +207,16 @@ pub struct TestConnection {
     query_timeout: Option<Duration>,
     /// This connection's next ping fails.
     fail_next_ping: bool,
+    /// Every statement given to `execute`, in order (a transaction test reads them back).
+    executed: Vec<String>,
 }
 
 impl TestConnection {
+    /// Every statement given to `execute` on this connection, oldest first.
+    pub fn executed(&self) -> &[String] {
+        &self.executed
+    }
+
     /// Makes this connection's next ping fail (once), as a session the server dropped while
     /// the connection sat idle would: set it before returning the connection to make the next
     /// checkout's validation of this very connection fail.
@@ -296,8 +304,9 @@ impl ConnectionProtocol for TestConnection {
         behavior.run("ping").await
     }
 
-    async fn execute(&mut self, _sql: &str, _params: &[Value]) -> Result<u64> {
+    async fn execute(&mut self, sql: &str, _params: &[Value]) -> Result<u64> {
         self.use_once()?;
+        self.executed.push(sql.to_owned());
         Ok(1)
     }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use pool_core::Pool;
 use pool_core::testing::{Behavior, TestConnector};
-use pool_core::{Hook, Pool};
 
 const BEHAVIORS: [Behavior; 4] = [
     Behavior::Ok,
@@ -25,8 +25,16 @@ const ABORT_AFTER: [Duration; 5] = [
     Duration::from_secs(5),
 ];
 
-fn hook_with(behavior: Arc<Mutex<Behavior>>) -> Hook<pool_core::testing::TestConnection> {
-    Arc::new(move |_conn| {
+fn hook_with(
+    behavior: Arc<Mutex<Behavior>>,
+) -> impl for<'a> Fn(
+    &'a mut pool_core::testing::TestConnection,
+    pool_core::ConnectionMetadata,
+) -> pool_core::BoxFuture<'a, pool_core::Result<()>>
++ Send
++ Sync
++ 'static {
+    move |_conn, _meta| {
         let behavior = *behavior.lock();
         Box::pin(async move {
             match behavior {
@@ -39,7 +47,7 @@ fn hook_with(behavior: Arc<Mutex<Behavior>>) -> Hook<pool_core::testing::TestCon
                 _ => Ok(()),
             }
         })
-    })
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -336,3 +336,51 @@ async fn durations_too_long_to_add_to_an_instant_mean_no_limit_instead_of_a_pani
     waiter.await.unwrap().unwrap();
     pool.check_invariants().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_builder_setter_lands_in_the_pool_config() {
+    let mut autoscale = pool_core::AutoscaleConfig::default();
+    autoscale.enabled = false;
+    let mut breaker = pool_core::CircuitBreakerConfig::default();
+    breaker.failure_threshold = 7;
+    let pool = Pool::builder(TestConnector::new())
+        .min_size(1)
+        .max_size(3)
+        .max_concurrent_creates(2)
+        .connect_backoff(Duration::from_millis(20), Duration::from_secs(3))
+        .test_on_checkout(false)
+        .validation_bypass(Duration::from_millis(250))
+        .health_check_interval(None)
+        .health_check_timeout(Duration::from_secs(2))
+        .leak_detection_threshold(Some(Duration::from_secs(30)))
+        .leak_capture_backtrace(true)
+        .leak_reclaim_after(Some(Duration::from_secs(60)))
+        .idle_timeout(Some(Duration::from_secs(90)))
+        .max_lifetime(None)
+        .max_lifetime_jitter(0.0)
+        .reset_on_return(false)
+        .close_timeout(Duration::from_secs(4))
+        .autoscale(autoscale.clone())
+        .circuit_breaker(breaker.clone())
+        .build()
+        .await
+        .unwrap();
+    let c = pool.config();
+    assert_eq!(c.max_concurrent_creates, 2);
+    assert_eq!(c.connect_backoff_initial, Duration::from_millis(20));
+    assert_eq!(c.connect_backoff_max, Duration::from_secs(3));
+    assert!(!c.test_on_checkout);
+    assert_eq!(c.validation_bypass, Duration::from_millis(250));
+    assert_eq!(c.health_check_interval, None);
+    assert_eq!(c.health_check_timeout, Duration::from_secs(2));
+    assert_eq!(c.leak_detection_threshold, Some(Duration::from_secs(30)));
+    assert!(c.leak_capture_backtrace);
+    assert_eq!(c.leak_reclaim_after, Some(Duration::from_secs(60)));
+    assert_eq!(c.idle_timeout, Some(Duration::from_secs(90)));
+    assert_eq!(c.max_lifetime, None);
+    assert_eq!(c.max_lifetime_jitter, 0.0);
+    assert!(!c.reset_on_return);
+    assert_eq!(c.close_timeout, Duration::from_secs(4));
+    assert_eq!(c.autoscale, autoscale);
+    assert_eq!(c.circuit_breaker, breaker);
+}

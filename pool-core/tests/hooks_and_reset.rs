@@ -6,13 +6,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pool_core::testing::{Behavior, TestConnection, TestConnector};
-use pool_core::{ConnectionProtocol, Error, Hook, Pool};
+use pool_core::{BoxFuture, ConnectionMetadata, ConnectionProtocol, Error, Pool};
 
-fn counting_hook(counter: Arc<AtomicUsize>) -> Hook<TestConnection> {
-    Arc::new(move |_conn| {
+fn counting_hook(
+    counter: Arc<AtomicUsize>,
+) -> impl for<'a> Fn(&'a mut TestConnection, ConnectionMetadata) -> BoxFuture<'a, pool_core::Result<()>>
++ Send
++ Sync
++ 'static {
+    move |_conn, _meta| {
         counter.fetch_add(1, Ordering::SeqCst);
         Box::pin(async { Ok(()) })
-    })
+    }
 }
 
 async fn settle() {
@@ -48,12 +53,11 @@ async fn hooks_run_after_connect_before_checkout_and_after_checkin() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_after_connect_hook_fails_the_attempt() {
-    let hook: Hook<TestConnection> = Arc::new(|_conn| {
-        Box::pin(async { Err(Error::config("search_path", "injected hook failure")) })
-    });
     let result = Pool::builder(TestConnector::new())
         .min_size(1)
-        .after_connect(hook)
+        .after_connect(|_conn, _meta| {
+            Box::pin(async { Err(Error::config("search_path", "injected hook failure")) })
+        })
         .build()
         .await;
     let error = result.unwrap_err();

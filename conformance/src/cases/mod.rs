@@ -13,6 +13,7 @@ use crate::context::CaseContext;
 use crate::outcome::CaseResult;
 use crate::target::ConformanceTarget;
 
+mod broken;
 mod close;
 mod concurrency;
 mod connect;
@@ -21,6 +22,7 @@ mod session;
 mod statements;
 mod support;
 mod timeout;
+mod transaction;
 mod values;
 
 /// Every case, as `concern::name`, in the order the runner runs them. Hidden: use
@@ -43,9 +45,12 @@ macro_rules! __every_case {
             statements::rolled_back_transaction_leaves_no_rows,
             statements::open_transaction_is_rolled_back_when_the_connection_returns,
             statements::transaction_left_open_through_the_native_client_is_rolled_back,
+            transaction::transaction_guard_commit_persists,
+            transaction::transaction_guard_dropped_without_commit_is_rolled_back,
             errors::syntax_error_is_a_query_error_and_the_connection_stays_usable,
             errors::killed_session_fails_as_broken_and_is_replaced,
             errors::killed_session_is_replaced_before_the_next_caller_sees_it,
+            broken::marked_broken_connection_is_closed_and_replaced,
             timeout::long_query_is_cancelled_at_the_query_timeout,
             timeout::timeout_inside_a_transaction_leaves_nothing_for_the_next_holder,
             session::temporary_table_does_not_survive_reset,
@@ -106,7 +111,7 @@ impl<T: ConformanceTarget> Case<T> {
         self.name
     }
 
-    /// The concern it belongs to (`connect`, `values`, `statements`, `errors`, `timeout`,
+    /// The concern it belongs to (`connect`, `values`, `statements`, `errors`, `transaction`, `broken`, `timeout`,
     /// `session`, `concurrency`, `close`).
     pub fn concern(&self) -> &'static str {
         self.concern

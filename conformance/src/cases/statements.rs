@@ -10,7 +10,7 @@ use crate::outcome::{CaseResult, Context, ensure_eq};
 use crate::target::{ConformanceTarget, ConnectionOf};
 
 /// A fresh `(id, n)` table.
-async fn counter_table<T: ConformanceTarget>(
+pub(super) async fn counter_table<T: ConformanceTarget>(
     cx: &CaseContext<T>,
     conn: &mut ConnectionOf<T>,
 ) -> CaseResult<String> {
@@ -19,7 +19,10 @@ async fn counter_table<T: ConformanceTarget>(
     cx.create_table(conn, "rows", &columns).await
 }
 
-async fn count_rows<C: ConnectionProtocol + ?Sized>(conn: &mut C, table: &str) -> CaseResult<i64> {
+pub(super) async fn count_rows<C: ConnectionProtocol + ?Sized>(
+    conn: &mut C,
+    table: &str,
+) -> CaseResult<i64> {
     scalar_i64(conn, &format!("SELECT count(*) FROM {table}"), &[]).await
 }
 
