@@ -789,9 +789,12 @@ impl Model {
             // connection and taking it, or validating it), nothing is being opened, the
             // returns have landed (finished waiters hold their connections until collected
             // below; those failed by a close hold none, so a closed pool is checked after
-            // collecting), the warm size is open, and nobody waits while a slot is free.
+            // collecting), no return is still being reset, the warm size is open, and nobody
+            // waits while a slot is free.
             let settled = counts.waiting + finished == waiters
                 && counts.connecting == 0
+                // A connection being reset after its return has not landed yet.
+                && counts.preparing == 0
                 && (self.closed
                     || (counts.active == self.held.len() + finished
                         && open >= self.warm
