@@ -26,11 +26,12 @@ use crate::deadline;
 use crate::error::{Error, Result};
 use crate::guard::PooledConnection;
 use crate::inner::Inner;
+use crate::mailbox::Mailbox;
 use crate::pending::PendingCheckout;
 use crate::protocol::{ConnectionProtocol, Connector};
 use crate::state::{Absorbed, Reserved};
 use crate::stats::Counters;
-use crate::waiters::Ticket;
+use crate::waiters::{Served, Ticket};
 
 impl<M: Connector> Inner<M> {
     /// Gets a connection, waiting up to `timeout`. `caller` is where `get()` was called, for
@@ -110,6 +111,7 @@ impl<M: Connector> Inner<M> {
                 deadline,
                 retry,
                 ticket: None,
+                mailbox: None,
                 enqueued_at: None,
                 finished: false,
             });
@@ -397,32 +399,30 @@ struct Acquire<'a, M: Connector> {
     /// ahead of everyone who queued after it.
     retry: bool,
     ticket: Option<Ticket>,
+    /// Where what this caller is given arrives, while it is in line.
+    mailbox: Option<Arc<WaiterMailbox<M::Connection>>>,
     enqueued_at: Option<(Instant, Instant)>,
     finished: bool,
 }
 
+/// A queued caller's mailbox: a connection, or the error that ends its wait.
+type WaiterMailbox<C> = Mailbox<Served<Result<Conn<C>>>>;
+
 impl<M: Connector> Acquire<'_, M> {
-    /// Polls a caller already in line.
-    fn poll_queued(
-        &mut self,
-        ticket: Ticket,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Acquired<M::Connection>>> {
+    /// Polls a caller already in line: reads its mailbox, without the pool's lock.
+    fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<Result<Acquired<M::Connection>>> {
         let inner = self.inner;
-        let mut st = inner.state.lock();
-        let Poll::Ready(served) = st.waiters.poll(ticket, cx.waker()) else {
-            drop(st);
+        let mailbox = self.mailbox.as_ref().expect("set when queued");
+        let Poll::Ready(served) = mailbox.poll(cx.waker()) else {
             // The deadline watcher may have died with the runtime it ran on: restart it here.
             inner.ensure_background();
             return Poll::Pending;
         };
-        self.finished = true;
+        self.finish();
         let conn = match served.value {
             Ok(conn) => conn,
             Err(error) => return Poll::Ready(Err(error)),
         };
-        st.waited_checkouts += 1;
-        drop(st);
         let (enqueued_at, deadline) = self.enqueued_at.expect("set when queued");
         let served_at = match served.waited {
             Some(waited) => enqueued_at + waited,
@@ -435,14 +435,22 @@ impl<M: Connector> Acquire<'_, M> {
             queued: Some((enqueued_at, deadline)),
         }))
     }
+
+    /// The pass is over: nothing to leave, and the mailbox goes back for reuse.
+    fn finish(&mut self) {
+        self.finished = true;
+        if let Some(mailbox) = self.mailbox.take() {
+            Mailbox::recycle(mailbox);
+        }
+    }
 }
 
 impl<M: Connector> Future for Acquire<'_, M> {
     type Output = Result<Acquired<M::Connection>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(ticket) = self.ticket {
-            return self.poll_queued(ticket, cx);
+        if self.mailbox.is_some() {
+            return self.poll_queued(cx);
         }
         let inner = self.inner;
         let lane_open = inner.stash.is_open();
@@ -503,10 +511,11 @@ impl<M: Connector> Future for Acquire<'_, M> {
         let deadline = *self
             .deadline
             .get_or_insert_with(|| deadline::after(start, timeout));
+        let mailbox = Mailbox::ready_for(cx.waker());
         let ticket = if self.retry {
-            st.waiters.push_front(cx.waker().clone(), start, deadline)
+            st.waiters.push_front(mailbox.clone(), start, deadline)
         } else {
-            st.waiters.push(cx.waker().clone(), start, deadline)
+            st.waiters.push(mailbox.clone(), start, deadline)
         };
         // The first in line closes the fast lane; a connection parked just before that would
         // be unseen: place those now (possibly with this very waiter, which is then woken).
@@ -530,6 +539,7 @@ impl<M: Connector> Future for Acquire<'_, M> {
         };
         drop(st);
         self.ticket = Some(ticket);
+        self.mailbox = Some(mailbox);
         self.enqueued_at = Some((start, deadline));
         inner.ensure_background();
         if wake_watcher {
@@ -544,15 +554,33 @@ impl<M: Connector> Future for Acquire<'_, M> {
 
 impl<M: Connector> Drop for Acquire<'_, M> {
     fn drop(&mut self) {
-        let Some(ticket) = self.ticket else { return };
+        let (Some(ticket), Some(mailbox)) = (self.ticket, self.mailbox.take()) else {
+            return;
+        };
         if self.finished {
             return;
         }
-        let unclaimed = self.inner.state.lock().waiters.cancel(ticket);
-        if let Some(Ok(conn)) = unclaimed {
-            // A waiter left after a connection was handed to it: pass the connection on.
-            self.inner
-                .put_back(conn, crate::inner::CountedIn::Active, None);
+        let inner = self.inner;
+        let mut st = inner.state.lock();
+        if st.waiters.cancel(ticket) {
+            return;
+        }
+        // Served before leaving: a connection handed over must go to the next in line.
+        // Collected under the pool's lock, so no other giver can be delivering meanwhile.
+        let placed = match mailbox.take() {
+            Some(Served {
+                value: Ok(conn), ..
+            }) => {
+                st.waited_checkouts -= 1;
+                st.leave(crate::inner::CountedIn::Active);
+                Some(st.place(conn, None))
+            }
+            _ => None,
+        };
+        drop(st);
+        Mailbox::recycle(mailbox);
+        if let Some(placed) = placed {
+            inner.after_place(placed);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! A return never blocks: only the short state lock is taken, or none at all on the fast lane.
 
 use std::sync::Arc;
+use std::task::Waker;
 
 use tokio::time::Instant;
 
@@ -124,7 +125,7 @@ impl<M: Connector> Inner<M> {
 
     pub(crate) fn after_place(self: &Arc<Self>, placed: Placed<M::Connection>) {
         match placed {
-            Placed::Handed(waker) => waker.wake(),
+            Placed::Handed(waker) => waker.into_iter().for_each(Waker::wake),
             Placed::Idle => {}
             Placed::Surplus(conn) => self.close_counted(conn),
         }
@@ -183,13 +184,18 @@ impl<M: Connector> Loose<M> {
     async fn reset_and_return(mut self, reset: bool) {
         let inner = self.inner.clone();
         let work = async {
-            let meta =
-                crate::metadata::ConnectionMetadata::of(self.conn_mut(), Instant::now(), true);
+            // Taken before the reset (which borrows the connection), and only for a hook: a
+            // clock read per return is not free.
+            let hook = inner.hooks.after_checkin.as_ref().map(|hook| {
+                let meta =
+                    crate::metadata::ConnectionMetadata::of(self.conn_mut(), Instant::now(), true);
+                (hook, meta)
+            });
             let conn = &mut self.conn_mut().raw;
             if reset {
                 conn.reset().await?;
             }
-            if let Some(hook) = &inner.hooks.after_checkin {
+            if let Some((hook, meta)) = hook {
                 hook(conn, meta).await?;
             }
             Ok::<_, crate::Error>(())

@@ -45,6 +45,7 @@ mod guard;
 mod histogram;
 mod hooks;
 mod inner;
+mod mailbox;
 mod maintenance;
 mod metadata;
 mod pending;

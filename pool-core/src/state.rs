@@ -59,7 +59,8 @@ pub(crate) struct State<C> {
     pub(crate) immediate_checkouts: u64,
     /// Fast-lane checkouts of connections no longer tracked in `live`.
     pub(crate) closed_fast_checkouts: u64,
-    /// Checkouts served after waiting, counted when the waiter takes its connection.
+    /// Checkouts served after waiting, counted when a connection is handed to a waiter (and
+    /// taken back if the waiter left without collecting it).
     pub(crate) waited_checkouts: u64,
     /// The deadline the deadline watcher is sleeping until, if any: a new waiter with an
     /// earlier one must wake it.
@@ -94,8 +95,9 @@ impl Reserved {
 
 /// Where a connection went when it was placed back.
 pub(crate) enum Placed<C> {
-    /// Handed to a waiter; wake it once the lock is released.
-    Handed(Waker),
+    /// Handed to a waiter; wake it (if it was not polling right then) once the lock is
+    /// released.
+    Handed(Option<Waker>),
     /// Kept idle.
     Idle,
     /// Not wanted (pool closed or above its size): close it.
@@ -338,6 +340,9 @@ impl<C> State<C> {
         match self.waiters.hand_over(Ok(conn), now) {
             Ok(waker) => {
                 self.active += 1;
+                // Counted here, under the lock the giver holds anyway: the waiter collects it
+                // from its mailbox without this lock (and gives the count back if it left).
+                self.waited_checkouts += 1;
                 Placed::Handed(waker)
             }
             Err(Ok(conn)) => {

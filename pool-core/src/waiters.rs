@@ -10,30 +10,28 @@
 //! timer per wait would cost more than the rest of the wait path.
 //!
 //! Entries are kept in ticket order in a `VecDeque` that reuses its memory, so waiting
-//! allocates nothing in the steady state. A cancelled waiter is marked gone and skipped;
-//! a value delivered to a waiter that was cancelled before taking it is given back by
-//! [`WaiterQueue::cancel`], so the caller can pass it on and nothing is lost.
+//! allocates nothing in the steady state. A value goes into the waiter's own [`Mailbox`],
+//! which the woken caller reads without the pool's lock; its entry is then finished. A
+//! cancelled waiter is marked gone and skipped; one that leaves after a value was delivered
+//! finds it in its mailbox (see [`WaiterQueue::cancel`]) and passes it on, so nothing is lost.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::mailbox::Mailbox;
 use crate::sync::atomic::{AtomicBool, Ordering};
 
 enum Entry<T> {
     Waiting {
-        waker: Waker,
+        mailbox: Arc<Mailbox<Served<T>>>,
         enqueued_at: Instant,
         deadline: Instant,
     },
-    Ready {
-        value: T,
-        enqueued_at: Instant,
-        handed_at: Option<Instant>,
-    },
+    /// Served, expired or cancelled.
     Gone,
 }
 
@@ -89,11 +87,16 @@ impl<T> WaiterQueue<T> {
         self.waiting
     }
 
-    /// Takes a place at the back of the line.
-    pub(crate) fn push(&mut self, waker: Waker, enqueued_at: Instant, deadline: Instant) -> Ticket {
+    /// Takes a place at the back of the line; what it is given arrives in `mailbox`.
+    pub(crate) fn push(
+        &mut self,
+        mailbox: Arc<Mailbox<Served<T>>>,
+        enqueued_at: Instant,
+        deadline: Instant,
+    ) -> Ticket {
         let ticket = self.base + self.entries.len() as u64;
         self.entries.push_back(Entry::Waiting {
-            waker,
+            mailbox,
             enqueued_at,
             deadline,
         });
@@ -111,13 +114,13 @@ impl<T> WaiterQueue<T> {
     /// everyone who never failed, not between two retries racing each other.
     pub(crate) fn push_front(
         &mut self,
-        waker: Waker,
+        mailbox: Arc<Mailbox<Served<T>>>,
         enqueued_at: Instant,
         deadline: Instant,
     ) -> Ticket {
         self.base -= 1;
         self.entries.push_front(Entry::Waiting {
-            waker,
+            mailbox,
             enqueued_at,
             deadline,
         });
@@ -133,88 +136,50 @@ impl<T> WaiterQueue<T> {
         self.entries
             .iter()
             .filter_map(|entry| match entry {
-                Entry::Waiting { waker, .. } => Some(waker.clone()),
-                _ => None,
+                Entry::Waiting { mailbox, .. } => mailbox.waker(),
+                Entry::Gone => None,
             })
             .collect()
     }
 
-    /// The value handed to `ticket`, or `Pending` after remembering `waker`.
-    pub(crate) fn poll(&mut self, ticket: Ticket, waker: &Waker) -> Poll<Served<T>> {
+    /// Leaves the line. `true` if the caller was still waiting; `false` if something was
+    /// delivered to its mailbox first (or it had left already): the caller must look there
+    /// and pass on what it finds.
+    pub(crate) fn cancel(&mut self, ticket: Ticket) -> bool {
         let Some(entry) = self.entry_mut(ticket) else {
-            // Only a ticket that was already completed can be missing; its future never polls
-            // again, so this is unreachable in practice and harmless if it were reached.
-            return Poll::Pending;
+            return false;
         };
-        match entry {
-            Entry::Waiting { waker: stored, .. } => {
-                if !stored.will_wake(waker) {
-                    *stored = waker.clone();
-                }
-                Poll::Pending
-            }
-            Entry::Ready { .. } => {
-                let Entry::Ready {
-                    value,
-                    enqueued_at,
-                    handed_at,
-                } = std::mem::replace(entry, Entry::Gone)
-                else {
-                    unreachable!("matched Ready above")
-                };
-                self.pop_finished();
-                Poll::Ready(Served {
-                    value,
-                    waited: handed_at.map(|at| at.saturating_duration_since(enqueued_at)),
-                })
-            }
-            Entry::Gone => Poll::Pending,
+        let was_waiting = matches!(std::mem::replace(entry, Entry::Gone), Entry::Waiting { .. });
+        if was_waiting {
+            self.waiting -= 1;
+            self.publish();
         }
-    }
-
-    /// Leaves the line. Returns the value if one was handed over but not yet taken, so the
-    /// caller can pass it to someone else.
-    pub(crate) fn cancel(&mut self, ticket: Ticket) -> Option<T> {
-        let entry = self.entry_mut(ticket)?;
-        let previous = std::mem::replace(entry, Entry::Gone);
-        let value = match previous {
-            Entry::Waiting { .. } => {
-                self.waiting -= 1;
-                self.publish();
-                None
-            }
-            Entry::Ready { value, .. } => Some(value),
-            Entry::Gone => None,
-        };
         self.pop_finished();
-        value
+        was_waiting
     }
 
     /// Gives `value` to the oldest waiter and returns its waker, to call once the lock is
     /// released; gives the value back when nobody waits. `now`, when the giver knows it, lets
     /// the waiter learn how long it waited without reading the clock itself.
-    pub(crate) fn hand_over(&mut self, value: T, now: Option<Instant>) -> Result<Waker, T> {
+    pub(crate) fn hand_over(&mut self, value: T, now: Option<Instant>) -> Result<Option<Waker>, T> {
         if self.waiting == 0 {
             return Err(value);
         }
         while self.cursor < self.base + self.entries.len() as u64 {
             let index = (self.cursor - self.base) as usize;
             self.cursor += 1;
-            let entry = &mut self.entries[index];
-            if let Entry::Waiting { enqueued_at, .. } = entry {
-                let enqueued_at = *enqueued_at;
-                let Entry::Waiting { waker, .. } = std::mem::replace(
-                    entry,
-                    Entry::Ready {
-                        value,
-                        enqueued_at,
-                        handed_at: now,
-                    },
-                ) else {
-                    unreachable!("matched Waiting above")
-                };
+            let entry = std::mem::replace(&mut self.entries[index], Entry::Gone);
+            if let Entry::Waiting {
+                mailbox,
+                enqueued_at,
+                ..
+            } = entry
+            {
+                let waited = now.map(|now| now.saturating_duration_since(enqueued_at));
+                let waker = mailbox.deliver(Served { value, waited });
                 self.waiting -= 1;
                 self.publish();
+                self.pop_finished();
                 return Ok(waker);
             }
         }
@@ -227,7 +192,7 @@ impl<T> WaiterQueue<T> {
         let mut wakers = Vec::with_capacity(self.waiting);
         while self.waiting > 0 {
             match self.hand_over(make(), None) {
-                Ok(waker) => wakers.push(waker),
+                Ok(waker) => wakers.extend(waker),
                 Err(_) => break,
             }
         }
@@ -243,26 +208,23 @@ impl<T> WaiterQueue<T> {
         let mut wakers = Vec::new();
         let start = (self.cursor - self.base) as usize;
         for entry in self.entries.iter_mut().skip(start) {
-            if let Entry::Waiting {
-                deadline,
-                enqueued_at,
-                ..
-            } = entry
-                && *deadline <= now
-            {
-                let enqueued_at = *enqueued_at;
-                let ready = Entry::Ready {
-                    value: make(now.saturating_duration_since(enqueued_at)),
+            if matches!(entry, Entry::Waiting { deadline, .. } if *deadline <= now)
+                && let Entry::Waiting {
+                    mailbox,
                     enqueued_at,
-                    handed_at: Some(now),
-                };
-                if let Entry::Waiting { waker, .. } = std::mem::replace(entry, ready) {
-                    wakers.push(waker);
-                }
+                    ..
+                } = std::mem::replace(entry, Entry::Gone)
+            {
+                let waited = now.saturating_duration_since(enqueued_at);
+                wakers.extend(mailbox.deliver(Served {
+                    value: make(waited),
+                    waited: Some(waited),
+                }));
                 self.waiting -= 1;
             }
         }
         self.publish();
+        self.pop_finished();
         wakers
     }
 
@@ -277,7 +239,7 @@ impl<T> WaiterQueue<T> {
             .skip(start)
             .filter_map(|entry| match entry {
                 Entry::Waiting { deadline, .. } => Some(*deadline),
-                _ => None,
+                Entry::Gone => None,
             })
             .min()
     }
@@ -302,19 +264,24 @@ impl<T> WaiterQueue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::task::Waker;
+    use std::task::{Poll, Waker};
 
-    fn push(q: &mut WaiterQueue<u32>, deadline_secs: u64) -> Ticket {
+    type Line = WaiterQueue<u32>;
+    type Inbox = Arc<Mailbox<Served<u32>>>;
+
+    fn push(q: &mut Line, deadline_secs: u64) -> Inbox {
         let now = Instant::now();
+        let mailbox = Mailbox::ready_for(Waker::noop());
         q.push(
-            Waker::noop().clone(),
+            mailbox.clone(),
             now,
             now + Duration::from_secs(deadline_secs),
-        )
+        );
+        mailbox
     }
 
-    fn poll(q: &mut WaiterQueue<u32>, t: Ticket) -> Option<u32> {
-        match q.poll(t, Waker::noop()) {
+    fn poll(mailbox: &Inbox) -> Option<u32> {
+        match mailbox.poll(Waker::noop()) {
             Poll::Ready(served) => Some(served.value),
             Poll::Pending => None,
         }
@@ -328,21 +295,24 @@ mod tests {
         let c = push(&mut q, 10);
         assert!(q.hand_over(1, None).is_ok());
         assert!(q.hand_over(2, None).is_ok());
-        assert_eq!(poll(&mut q, b), Some(2));
-        assert_eq!(poll(&mut q, a), Some(1));
-        assert_eq!(poll(&mut q, c), None);
+        assert_eq!(poll(&b), Some(2));
+        assert_eq!(poll(&a), Some(1));
+        assert_eq!(poll(&c), None);
         assert_eq!(q.waiting(), 1);
     }
 
     #[test]
     fn cancelled_waiters_are_skipped_and_undelivered_values_come_back() {
         let mut q = WaiterQueue::new(Arc::default());
-        let a = push(&mut q, 10);
+        let a_ticket = q.base;
+        let _a = push(&mut q, 10);
+        let b_ticket = q.base + 1;
         let b = push(&mut q, 10);
-        assert_eq!(q.cancel(a), None);
+        assert!(q.cancel(a_ticket), "a was still waiting");
         assert!(q.hand_over(7, None).is_ok());
-        // b was served but cancels before taking it: the value must come back.
-        assert_eq!(q.cancel(b), Some(7));
+        // b was served but cancels before taking it: the value is in its mailbox.
+        assert!(!q.cancel(b_ticket));
+        assert_eq!(b.take().map(|served| served.value), Some(7));
         assert_eq!(q.waiting(), 0);
         assert!(matches!(q.hand_over(8, None), Err(8)));
     }
@@ -354,8 +324,8 @@ mod tests {
         let long = push(&mut q, 5);
         let expired = q.expire(Instant::now() + Duration::from_secs(2), |_| 99);
         assert_eq!(expired.len(), 1);
-        assert_eq!(poll(&mut q, short), Some(99));
-        assert_eq!(poll(&mut q, long), None);
+        assert_eq!(poll(&short), Some(99));
+        assert_eq!(poll(&long), None);
         assert_eq!(q.waiting(), 1);
         assert!(q.earliest_deadline().unwrap() > Instant::now() + Duration::from_secs(4));
     }
@@ -366,25 +336,31 @@ mod tests {
         let a = push(&mut q, 10);
         let b = push(&mut q, 10);
         assert!(q.hand_over(1, None).is_ok());
-        assert_eq!(poll(&mut q, a), Some(1));
+        assert_eq!(poll(&a), Some(1));
         // a's connection failed validation: it re-enters ahead of b.
         let now = Instant::now();
-        let a_again = q.push_front(Waker::noop().clone(), now, now + Duration::from_secs(10));
+        let a_again = Mailbox::ready_for(Waker::noop());
+        q.push_front(a_again.clone(), now, now + Duration::from_secs(10));
         assert!(q.hand_over(2, None).is_ok());
-        assert_eq!(poll(&mut q, b), None);
-        assert_eq!(poll(&mut q, a_again), Some(2));
+        assert_eq!(poll(&b), None);
+        assert_eq!(poll(&a_again), Some(2));
         assert!(q.hand_over(3, None).is_ok());
-        assert_eq!(poll(&mut q, b), Some(3));
+        assert_eq!(poll(&b), Some(3));
         assert_eq!(q.waiting(), 0);
     }
 
     #[test]
-    fn the_queue_reuses_its_memory() {
+    fn the_queue_reuses_its_memory_and_lets_go_of_served_mailboxes() {
         let mut q = WaiterQueue::new(Arc::default());
         for round in 0..1000u32 {
-            let t = push(&mut q, 10);
+            let mailbox = push(&mut q, 10);
             assert!(q.hand_over(round, None).is_ok());
-            assert_eq!(poll(&mut q, t), Some(round));
+            assert_eq!(poll(&mailbox), Some(round));
+            assert_eq!(
+                Arc::strong_count(&mailbox),
+                1,
+                "the queue holds no reference"
+            );
         }
         assert!(q.entries.is_empty());
     }
@@ -402,11 +378,12 @@ mod tests {
         assert!(seen(&flag), "b still waits");
         assert_eq!(q.expire(Instant::now(), |_| 0).len(), 1);
         assert!(!seen(&flag), "served and expired: nobody waits");
-        assert_eq!(poll(&mut q, a), Some(1));
-        assert_eq!(poll(&mut q, b), Some(0));
-        let c = push(&mut q, 10);
+        assert_eq!(poll(&a), Some(1));
+        assert_eq!(poll(&b), Some(0));
+        let c_ticket = q.base + q.entries.len() as u64;
+        let _c = push(&mut q, 10);
         assert!(seen(&flag));
-        assert_eq!(q.cancel(c), None);
+        assert!(q.cancel(c_ticket));
         assert!(!seen(&flag), "the only waiter left");
     }
 }

@@ -39,8 +39,9 @@ use crate::config::CircuitBreakerConfig;
 use crate::conn::{Conn, ConnMeta, ConnParts};
 use crate::error::{Error, Result};
 use crate::inner::CountedIn;
+use crate::mailbox::Mailbox;
 use crate::state::{Absorbed, Placed, State};
-use crate::waiters::Ticket;
+use crate::waiters::Served;
 
 /// A connection's driver half: its id, so the census can tell connections apart.
 type Raw = u64;
@@ -60,8 +61,8 @@ struct Pool {
 enum Outcome {
     /// Served at once: from its own stash slot, the idle set or another thread's slot.
     Got(Conn<Raw>),
-    /// In line, with this ticket.
-    Queued(Ticket),
+    /// In line: what it is given arrives in this mailbox.
+    Queued(StdArc<Mailbox<Served<Result<Conn<Raw>>>>>),
     /// The pool was closed.
     Closed,
 }
@@ -147,7 +148,8 @@ impl Pool {
             return Outcome::Got(conn);
         }
         let now = Instant::now();
-        let ticket = st.waiters.push(waker.clone(), now, now);
+        let mailbox = Mailbox::ready_for(waker);
+        st.waiters.push(mailbox.clone(), now, now);
         let parked = if st.waiters.waiting() == 1 {
             st.absorb_stash()
         } else {
@@ -155,7 +157,7 @@ impl Pool {
         };
         drop(st);
         self.after_absorb(parked);
-        Outcome::Queued(ticket)
+        Outcome::Queued(mailbox)
     }
 
     /// `Inner::begin_close` (close.rs): under the lock, close the lane, fail the waiters,
@@ -203,7 +205,7 @@ impl Pool {
     /// `Inner::after_place` (checkin.rs).
     fn after_place(&self, placed: Placed<Raw>) {
         match placed {
-            Placed::Handed(waker) => waker.wake(),
+            Placed::Handed(waker) => waker.into_iter().for_each(Waker::wake),
             Placed::Idle => {}
             Placed::Surplus(conn) => self.close_counted(conn),
         }
@@ -242,7 +244,7 @@ impl Census {
         match outcome {
             Outcome::Got(conn) => census.waiter.push(conn.into_raw()),
             Outcome::Closed => census.waiter_error = Some(Error::Closed),
-            Outcome::Queued(ticket) => match st.waiters.poll(ticket, Waker::noop()) {
+            Outcome::Queued(mailbox) => match mailbox.poll(Waker::noop()) {
                 Poll::Ready(served) => {
                     assert!(
                         task.woken.load(StdOrdering::SeqCst),
