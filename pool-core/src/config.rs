@@ -238,7 +238,11 @@ impl Default for CircuitBreakerConfig {
             // Short at first: most outages are blips (a restart, a failover, a full
             // `max_connections`), and the breaker must not outlast them by much. Refused connects
             // fail in microseconds, so five of them say little about how long the outage lasts.
-            open_duration: Duration::from_secs(1),
+            // A quarter second bounds the errors a caller meets after a restarted server is up
+            // to that (it was 1 s: up to 0.47 s of `CircuitOpen` after a restart); it costs at
+            // most four refused connects a second in the outage's first 1.25 s, after which the
+            // interval grows with the outage anyway.
+            open_duration: Duration::from_millis(250),
             // A long outage is probed once a minute at most.
             max_open_duration: Duration::from_secs(60),
         }

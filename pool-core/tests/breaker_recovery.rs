@@ -122,10 +122,11 @@ async fn callers_during_a_failing_trial_get_circuit_open_with_the_next_interval(
     for outcome in [trial.await.unwrap(), waited] {
         match outcome {
             Err(Error::CircuitOpen { retry_in, .. }) => {
-                // The next interval: the outage is still under 5 s old, so it is
-                // `open_duration` (1 s) again, drawn in [half, whole].
+                // The next interval: the outage is still under 5 × `open_duration` old, so
+                // it is `open_duration` again, drawn in [half, whole].
+                let open = PoolConfig::default().circuit_breaker.open_duration;
                 assert!(
-                    retry_in >= Duration::from_millis(500) && retry_in <= Duration::from_secs(1),
+                    retry_in >= open / 2 && retry_in <= open,
                     "{retry_in:?}"
                 );
             }

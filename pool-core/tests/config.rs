@@ -162,7 +162,7 @@ fn the_defaults_are_valid_and_documented_values() {
     assert_eq!(c.max_lifetime, Some(Duration::from_secs(7200)));
     assert_eq!(c.query_timeout, Some(Duration::from_secs(60)));
     assert_eq!(c.circuit_breaker.failure_threshold, 5);
-    assert_eq!(c.circuit_breaker.open_duration, Duration::from_secs(1));
+    assert_eq!(c.circuit_breaker.open_duration, Duration::from_millis(250));
     assert_eq!(c.circuit_breaker.max_open_duration, Duration::from_secs(60));
     assert_eq!(c.autoscale.target_utilization, 0.7);
     assert_eq!(c.autoscale.scale_up_threshold, 0.8);

@@ -105,8 +105,12 @@ pub mod targets {
     pub const ONE_TRIAL: &str = "at most one connect attempt per half-open interval";
     /// After a restart, errors only while the server is down and in the recovery window.
     pub const ERRORS_ONLY_WHILE_DOWN: &str = "errors only while down (and 1 s after)";
-    /// After a restart, no caller is refused by the breaker once the server is up.
-    pub const NO_BREAKER_AFTER_UP: &str = "no CircuitOpen once the server is up";
+    /// After a restart, the breaker refuses nobody beyond its first trial after the server is
+    /// up: no `CircuitOpen` for calls started later than one open interval (the default
+    /// `open_duration`, or a fifth of the outage if longer) after up. Failing fast while the
+    /// server is down means not knowing the instant it is back; this bounds the gap.
+    pub const NO_BREAKER_AFTER_UP: &str =
+        "no CircuitOpen later than one open interval after the server is up";
     /// After every session is cut, only the calls in flight fail.
     pub const ONLY_IN_FLIGHT_FAIL: &str = "only the calls in flight fail";
     /// After every session is cut, the pool opens exactly as many connections as it lost.
