@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pool_core::{BackendError, Connector, Error, Result, async_trait};
 use tokio::task::JoinHandle;
-use tokio_postgres::config::{Host, TargetSessionAttrs};
+use tokio_postgres::config::Host;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -14,6 +14,7 @@ use crate::connection::PostgresConnection;
 use crate::dial::{self, Target};
 use crate::error::classify_connect;
 use crate::options::{PostgresOptions, SslMode};
+use crate::session_target::Requirement;
 use crate::tls::{self, MakeRustls, TrackedTls};
 use crate::wire::{SessionTracker, Tracked};
 
@@ -149,8 +150,9 @@ impl Connector for PostgresConnector {
 impl PostgresConnector {
     /// Opens a session with `config` (the options' own, or a side connection's variant of
     /// them): asks the password provider, dials the hosts in turn (see the `dial` module),
-    /// negotiates TLS, spawns the I/O task and checks `target_session_attrs`. The error of
-    /// the last host tried is returned.
+    /// negotiates TLS, spawns the I/O task and checks `target_session_attrs` (a pass over the
+    /// hosts per requirement: `prefer-standby` makes two). The error of the last host tried
+    /// is returned.
     pub(crate) async fn open(&self, mut config: tokio_postgres::Config) -> Result<Opened> {
         if let Some(provider) = &self.options.password_provider {
             let password = provider.fetch().await.map_err(|e| {
@@ -167,17 +169,24 @@ impl PostgresConnector {
             )))
         })?;
         let mut last_error = None;
-        for target in targets {
-            match self.open_at(&config, target).await {
-                Ok(opened) => return Ok(opened),
-                Err(e) => last_error = Some(e),
+        for &requirement in self.options.target_session().passes() {
+            for target in &targets {
+                match self.open_at(&config, target.clone(), requirement).await {
+                    Ok(opened) => return Ok(opened),
+                    Err(e) => last_error = Some(e),
+                }
             }
         }
         Err(last_error.expect("dial::targets returns at least one target"))
     }
 
-    /// Opens a session at one address.
-    async fn open_at(&self, config: &tokio_postgres::Config, target: Target) -> Result<Opened> {
+    /// Opens a session at one address and keeps it if it meets `requirement`.
+    async fn open_at(
+        &self,
+        config: &tokio_postgres::Config,
+        target: Target,
+        requirement: Requirement,
+    ) -> Result<Opened> {
         let dial_failed = |e: std::io::Error| {
             Error::Connect(BackendError::connection(format!(
                 "{} (at {}): error connecting to server: {e}",
@@ -228,7 +237,7 @@ impl PostgresConnector {
             tracker,
             target,
         };
-        opened.check_session_attrs(config).await?;
+        opened.check_requirement(requirement).await?;
         Ok(opened)
     }
 
@@ -249,29 +258,28 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
-    /// `target_session_attrs=read-write|read-only`, checked as tokio-postgres checks it.
-    async fn check_session_attrs(&self, config: &tokio_postgres::Config) -> Result<()> {
-        let wanted = config.get_target_session_attrs();
-        if wanted == TargetSessionAttrs::Any {
+    /// Checks one `target_session_attrs` requirement with one round trip (none for `any`).
+    /// A session that fails it is dropped (its I/O task sends Terminate).
+    async fn check_requirement(&self, requirement: Requirement) -> Result<()> {
+        let Some((query, wanted)) = requirement.check() else {
             return Ok(());
-        }
+        };
         let messages = self
             .client
-            .simple_query("SHOW transaction_read_only")
+            .simple_query(query)
             .await
             .map_err(|e| Error::Connect(classify_connect(e, None, None)))?;
-        let read_only = messages.iter().find_map(|m| match m {
-            SimpleQueryMessage::Row(row) => row.get(0).map(|v| v == "on"),
+        let value = messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
             _ => None,
         });
-        let refusal = match (wanted, read_only) {
-            (TargetSessionAttrs::ReadWrite, Some(true)) => "database does not allow writes",
-            (TargetSessionAttrs::ReadOnly, Some(false)) => "database is not read only",
-            _ => return Ok(()),
-        };
+        if value.as_deref() == Some(wanted) {
+            return Ok(());
+        }
         Err(Error::Connect(BackendError::connection(format!(
-            "{} (target_session_attrs): {refusal}",
-            self.target.address
+            "{} (target_session_attrs): {}",
+            self.target.address,
+            requirement.refusal()
         ))))
     }
 }

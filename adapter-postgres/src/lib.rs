@@ -133,6 +133,7 @@ mod dial;
 mod error;
 mod options;
 mod session_sql;
+mod session_target;
 mod statement_cache;
 mod tls;
 mod types;
@@ -143,6 +144,7 @@ pub use connection::PostgresConnection;
 pub use connector::PostgresConnector;
 pub use error::{PostgresError, classify};
 pub use options::{DEFAULT_APPLICATION_NAME, PostgresOptions, RootCerts, SessionReset, SslMode};
+pub use session_target::TargetSession;
 
 /// The driver this adapter is built on, re-exported so native code uses the same version.
 pub use tokio_postgres;

@@ -11,6 +11,7 @@ use pool_core::{CredentialsProvider, Error, Result};
 use tokio_postgres::config::Host;
 
 use crate::connector::PostgresConnector;
+use crate::session_target::TargetSession;
 use crate::url;
 
 /// The `application_name` sessions get unless told otherwise, so they are easy to find in
@@ -176,6 +177,7 @@ pub struct PostgresOptions {
     pub(crate) session_reset: SessionReset,
     pub(crate) statement_cache_capacity: usize,
     pub(crate) cancel_timeout: Duration,
+    pub(crate) target_session: TargetSession,
 }
 
 impl PostgresOptions {
@@ -199,6 +201,7 @@ impl PostgresOptions {
             // A healthy server cancels in milliseconds (a side connection's setup included);
             // past this, a timed-out call returns and its connection is discarded.
             cancel_timeout: Duration::from_millis(1500),
+            target_session: TargetSession::Any,
         }
     }
 
@@ -225,6 +228,7 @@ impl PostgresOptions {
                         path => RootCerts::File(PathBuf::from(path)),
                     }
                 }
+                "target_session_attrs" => options.target_session = value.parse()?,
                 _ => unreachable!("url::split only returns the keys it owns"),
             }
         }
@@ -262,6 +266,22 @@ impl PostgresOptions {
         }
         if !given("keepalives_retries") {
             self.pg.keepalives_retries(3);
+        }
+    }
+
+    /// Which of several hosts a session may be opened on (libpq's `target_session_attrs`,
+    /// all six values; see [`TargetSession`]). Default: any.
+    pub fn with_target_session(mut self, target: TargetSession) -> Self {
+        self.target_session = target;
+        self
+    }
+
+    /// The `target_session_attrs` in force: this crate's, or the driver configuration's when
+    /// only that was set (through [`with_pg_config`](Self::with_pg_config)).
+    pub fn target_session(&self) -> TargetSession {
+        match self.target_session {
+            TargetSession::Any => TargetSession::from_driver(self.pg.get_target_session_attrs()),
+            set => set,
         }
     }
 
@@ -613,6 +633,7 @@ impl fmt::Debug for PostgresOptions {
             session_reset,
             statement_cache_capacity,
             cancel_timeout,
+            target_session: _,
         } = self;
         f.debug_struct("PostgresOptions")
             .field("hosts", &pg.get_hosts())
@@ -637,6 +658,7 @@ impl fmt::Debug for PostgresOptions {
             .field("session_reset", session_reset)
             .field("cancel_timeout", cancel_timeout)
             .field("statement_cache_capacity", statement_cache_capacity)
+            .field("target_session_attrs", &self.target_session())
             .finish_non_exhaustive()
     }
 }

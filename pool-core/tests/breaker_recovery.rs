@@ -125,10 +125,7 @@ async fn callers_during_a_failing_trial_get_circuit_open_with_the_next_interval(
                 // The next interval: the outage is still under 5 × `open_duration` old, so
                 // it is `open_duration` again, drawn in [half, whole].
                 let open = PoolConfig::default().circuit_breaker.open_duration;
-                assert!(
-                    retry_in >= open / 2 && retry_in <= open,
-                    "{retry_in:?}"
-                );
+                assert!(retry_in >= open / 2 && retry_in <= open, "{retry_in:?}");
             }
             other => panic!("expected CircuitOpen, got {other:?}"),
         }

@@ -74,6 +74,61 @@ impl ThrowawayPostgres {
         Ok(server)
     }
 
+    /// Makes a streaming standby of `primary` (`pg_basebackup -R`: it follows the primary's
+    /// WAL from the moment it starts) and starts it on its own port. Trust authentication,
+    /// as the primary's; a password-protected primary is not supported.
+    pub fn start_standby_of(primary: &Self) -> Result<Self, String> {
+        if primary.password.is_some() {
+            return Err("a standby of a password-protected throwaway primary".to_owned());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("conformance-pg-standby-")
+            .tempdir_in("/tmp")
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        run("chown", &["-R", "postgres:postgres", &path(dir.path())])?;
+        let data = path(&dir.path().join("data"));
+        let port = primary.port.to_string();
+        as_postgres(
+            "pg_basebackup",
+            &[
+                "-D",
+                &data,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        )?;
+        let standby = Self {
+            port: free_port().map_err(|e| e.to_string())?,
+            password: None,
+            dir,
+        };
+        standby.start_again()?;
+        Ok(standby)
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote -w`: returns once it accepts writes).
+    pub fn promote(&self) -> Result<(), String> {
+        as_postgres(
+            "pg_ctl",
+            &[
+                "-D",
+                &path(&self.dir.path().join("data")),
+                "-w",
+                "-t",
+                "60",
+                "promote",
+            ],
+        )
+    }
+
     /// The server's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
