@@ -7,6 +7,7 @@ mod bench;
 mod conformance;
 mod fuzz;
 mod loom;
+mod release;
 mod services;
 
 use std::process::{Command, ExitCode};
@@ -22,7 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Everything CI checks: services up, rustfmt, clippy -D warnings, the whole test suite.
+    /// Everything CI checks: services up, rustfmt, clippy -D warnings, the whole test suite, the
+    /// documentation with warnings denied and the packaging of every published crate.
     Ci,
     /// Start the local PostgreSQL and MariaDB servers if they are not answering, and wait for them;
     /// install Chromium and Prometheus if missing (the dashboard and PromQL tests need them).
@@ -45,6 +47,12 @@ enum Task {
     /// Check pool-core's fast lane with loom over every interleaving of a returner, a waiter
     /// and a closer (`--preemptions N` bounds it; CI runs `--preemptions 3 --debug`).
     Loom(loom::LoomArgs),
+    /// Build the documentation with rustdoc warnings denied, as docs.rs would
+    /// (`cargo doc --no-deps --all-features --workspace`).
+    Doc,
+    /// `cargo package` every published crate together, verified by building each from its
+    /// `.crate` file (`--no-verify` skips that build).
+    Package(release::PackageArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +68,8 @@ fn main() -> ExitCode {
         Task::Soak(args) => bench::soak(&args),
         Task::Fuzz(args) => fuzz::fuzz(&args),
         Task::Loom(args) => loom::run(&args),
+        Task::Doc => release::docs(),
+        Task::Package(args) => release::package(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +98,9 @@ fn ci() -> Result<(), String> {
     // (the smoke run; full runs are `cargo xtask bench`).
     cargo(&["test", "--workspace", "--all-features", "--all-targets"])?;
     cargo(&["test", "--workspace", "--all-features", "--doc"])?;
+    // Ready to publish: docs.rs-clean documentation, and crates cargo packages and builds.
+    release::docs()?;
+    release::package(&release::PackageArgs::verified())?;
     // The conformance matrix, with every database required: a skip is a failure in CI.
     conformance::run(&conformance::ConformanceArgs::require_all())?;
     // The fast lane's model check, bounded (the exhaustive run is `cargo xtask loom`).
