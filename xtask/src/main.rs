@@ -110,15 +110,26 @@ fn ci() -> Result<(), String> {
 
 /// Runs cargo through `$CARGO`, so the toolchain that runs xtask runs the task too.
 fn cargo(args: &[&str]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
+    run(Command::new(cargo_path()).args(args))
+}
+
+/// `$CARGO`, set by cargo for the xtask it runs; plain `cargo` otherwise.
+fn cargo_path() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Runs `command`, showing it first; an error names it and how it ended.
+fn run(command: &mut Command) -> Result<(), String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
+    let shown = format!("{program} {}", args.join(" "));
+    eprintln!("xtask: {shown}");
+    let status = command
         .status()
-        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+        .map_err(|e| format!("could not run {program}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+        Err(format!("`{shown}` failed ({status})"))
     }
 }

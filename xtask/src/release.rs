@@ -35,8 +35,8 @@ impl PackageArgs {
 /// `cargo doc --no-deps --all-features --workspace` with every rustdoc warning an error (broken
 /// intra-doc links, bad HTML, unclosed code blocks): what docs.rs would show.
 pub(crate) fn docs() -> Result<(), String> {
-    run(
-        Command::new(cargo())
+    crate::run(
+        Command::new(crate::cargo_path())
             .args(["doc", "--no-deps", "--all-features", "--workspace"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )
@@ -45,7 +45,7 @@ pub(crate) fn docs() -> Result<(), String> {
 /// `cargo package` of every published crate at once: cargo resolves the workspace's own crates
 /// among them locally, so a crate is checked against the versions it will be published with.
 pub(crate) fn package(args: &PackageArgs) -> Result<(), String> {
-    let mut command = Command::new(cargo());
+    let mut command = Command::new(crate::cargo_path());
     // `--allow-dirty`: what is checked is the manifests and the sources as they are, so the
     // task also runs on a work tree with uncommitted changes.
     command.args(["package", "--allow-dirty"]);
@@ -55,22 +55,5 @@ pub(crate) fn package(args: &PackageArgs) -> Result<(), String> {
     if args.no_verify {
         command.arg("--no-verify");
     }
-    run(&mut command)
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let shown = format!("{command:?}");
-    eprintln!("xtask: {shown}");
-    let status = command
-        .status()
-        .map_err(|e| format!("could not run {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed ({status})"))
-    }
+    crate::run(&mut command)
 }
