@@ -217,9 +217,11 @@ fn a_file_can_turn_optional_timeouts_off() {
         max_lifetime = false
         query_timeout = "90s"
         leak_detection_threshold = "none"
+        health_check_interval = "disabled"
         "#,
     )
     .unwrap();
+    assert_eq!(config.health_check_interval, None);
     assert_eq!(config.idle_timeout, None);
     assert_eq!(config.max_lifetime, None);
     assert_eq!(config.query_timeout, Some(Duration::from_secs(90)));

@@ -43,6 +43,17 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+/// The Rust blocks of `docs/guide.md`, compiled (and run, unless marked `no_run`) as doctests
+/// of this crate, whose dev-dependencies include every adapter the guide uses.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide.md")]
+pub struct GuideDoctests;
+
+/// The Rust blocks of the workspace's `README.md`, compiled as doctests like the guide's.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 mod close;
 pub mod config_file;
 pub mod env_subst;

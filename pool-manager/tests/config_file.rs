@@ -232,6 +232,45 @@ fn env_variables_are_substituted_and_defaults_merged_key_by_key() {
     );
 }
 
+/// docs/guide.md: options that can be switched off take `"off"` (or `false`) in the file, in
+/// `[defaults]` as in a pool, and a pool may switch one back on.
+#[test]
+fn options_are_switched_off_in_a_file_with_off_or_false() {
+    let config = parse(
+        r#"
+        [defaults]
+        idle_timeout = "off"
+        leak_detection_threshold = false
+
+        [pools.reports]
+        url = "postgres://db/reports"
+        query_timeout = "off"
+        health_check_interval = false
+        max_lifetime = "disabled"
+
+        [pools.orders]
+        url = "postgres://db/orders"
+        idle_timeout = "10m"
+        leak_reclaim_after = "none"
+        "#,
+    )
+    .unwrap();
+    let reports = &config.pools["reports"].config;
+    assert_eq!(reports.idle_timeout, None, "from defaults");
+    assert_eq!(reports.leak_detection_threshold, None, "from defaults");
+    assert_eq!(reports.query_timeout, None);
+    assert_eq!(reports.health_check_interval, None);
+    assert_eq!(reports.max_lifetime, None);
+    let orders = &config.pools["orders"].config;
+    assert_eq!(orders.idle_timeout, Some(Duration::from_secs(600)));
+    assert_eq!(orders.leak_reclaim_after, None);
+    assert_eq!(
+        orders.query_timeout,
+        pool_core::PoolConfig::default().query_timeout,
+        "a key left out keeps the default"
+    );
+}
+
 #[test]
 fn replicas_inherit_the_pool_settings_and_may_override_them() {
     let config = parse(

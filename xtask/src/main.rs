@@ -7,6 +7,7 @@ mod bench;
 mod conformance;
 mod fuzz;
 mod loom;
+mod release;
 mod services;
 
 use std::process::{Command, ExitCode};
@@ -22,7 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Everything CI checks: services up, rustfmt, clippy -D warnings, the whole test suite.
+    /// Everything CI checks: services up, rustfmt, clippy -D warnings, the whole test suite, the
+    /// documentation with warnings denied and the packaging of every published crate.
     Ci,
     /// Start the local PostgreSQL and MariaDB servers if they are not answering, and wait for them;
     /// install Chromium and Prometheus if missing (the dashboard and PromQL tests need them).
@@ -45,6 +47,12 @@ enum Task {
     /// Check pool-core's fast lane with loom over every interleaving of a returner, a waiter
     /// and a closer (`--preemptions N` bounds it; CI runs `--preemptions 3 --debug`).
     Loom(loom::LoomArgs),
+    /// Build the documentation with rustdoc warnings denied, as docs.rs would
+    /// (`cargo doc --no-deps --all-features --workspace`).
+    Doc,
+    /// `cargo package` every published crate together, verified by building each from its
+    /// `.crate` file (`--no-verify` skips that build).
+    Package(release::PackageArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +68,8 @@ fn main() -> ExitCode {
         Task::Soak(args) => bench::soak(&args),
         Task::Fuzz(args) => fuzz::fuzz(&args),
         Task::Loom(args) => loom::run(&args),
+        Task::Doc => release::docs(),
+        Task::Package(args) => release::package(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +98,9 @@ fn ci() -> Result<(), String> {
     // (the smoke run; full runs are `cargo xtask bench`).
     cargo(&["test", "--workspace", "--all-features", "--all-targets"])?;
     cargo(&["test", "--workspace", "--all-features", "--doc"])?;
+    // Ready to publish: docs.rs-clean documentation, and crates cargo packages and builds.
+    release::docs()?;
+    release::package(&release::PackageArgs::verified())?;
     // The conformance matrix, with every database required: a skip is a failure in CI.
     conformance::run(&conformance::ConformanceArgs::require_all())?;
     // The fast lane's model check, bounded (the exhaustive run is `cargo xtask loom`).
@@ -97,15 +110,26 @@ fn ci() -> Result<(), String> {
 
 /// Runs cargo through `$CARGO`, so the toolchain that runs xtask runs the task too.
 fn cargo(args: &[&str]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
+    run(Command::new(cargo_path()).args(args))
+}
+
+/// `$CARGO`, set by cargo for the xtask it runs; plain `cargo` otherwise.
+fn cargo_path() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Runs `command`, showing it first; an error names it and how it ended.
+fn run(command: &mut Command) -> Result<(), String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
+    let shown = format!("{program} {}", args.join(" "));
+    eprintln!("xtask: {shown}");
+    let status = command
         .status()
-        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+        .map_err(|e| format!("could not run {program}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+        Err(format!("`{shown}` failed ({status})"))
     }
 }
