@@ -2,23 +2,7 @@
 //! `target_session_attrs` values (tokio-postgres knows three: `any`, `read-write`,
 //! `read-only`).
 //!
-//! With `host=a,b,c`, hosts are tried in order (shuffled with `load_balance_hosts=random`) and
-//! the first whose session has the wanted property is kept; the others' sessions are closed.
-//! Each check is one round trip on the new session, made only when the value is not `any`:
-//!
-//! | value | the session is kept when | checked with |
-//! |---|---|---|
-//! | `any` | always | nothing |
-//! | `read-write` | it accepts writes | `SHOW transaction_read_only` is `off` |
-//! | `read-only` | it refuses writes | `SHOW transaction_read_only` is `on` |
-//! | `primary` | the server is not in recovery | `SELECT pg_is_in_recovery()` is false |
-//! | `standby` | the server is a standby in recovery | `SELECT pg_is_in_recovery()` is true |
-//! | `prefer-standby` | a standby if any host has one, else any | as `standby`, then a second pass as `any` |
-//!
-//! After a failover the old primary, if it comes back as a standby, refuses writes; a pool
-//! opened with `read-write` (or `primary`) over both hosts reaches the new primary on its next
-//! connect, and a write that still lands on a read-only session fails with PostgreSQL's own
-//! "cannot execute … in a read-only transaction" (SQLSTATE 25006), never silently.
+//! How each value is checked is on [`TargetSession`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,8 +10,25 @@ use std::str::FromStr;
 use pool_core::{Error, Result};
 use tokio_postgres::config::TargetSessionAttrs;
 
-/// The property a session's server must have (libpq's `target_session_attrs`); see the
-/// [module documentation](self) for how each is checked.
+/// The property a session's server must have (libpq's `target_session_attrs`).
+///
+/// With `host=a,b,c`, hosts are tried in order (shuffled with `load_balance_hosts=random`) and
+/// the first whose session has the wanted property is kept; the others' sessions are closed.
+/// Each check is one round trip on the new session, made only when the value is not `any`:
+///
+/// | value | the session is kept when | checked with |
+/// |---|---|---|
+/// | `any` | always | nothing |
+/// | `read-write` | it accepts writes | `SHOW transaction_read_only` is `off` |
+/// | `read-only` | it refuses writes | `SHOW transaction_read_only` is `on` |
+/// | `primary` | the server is not in recovery | `SELECT pg_is_in_recovery()` is false |
+/// | `standby` | the server is a standby in recovery | `SELECT pg_is_in_recovery()` is true |
+/// | `prefer-standby` | a standby if any host has one, else any | as `standby`, then a second pass as `any` |
+///
+/// After a failover the old primary, if it comes back as a standby, refuses writes; a pool
+/// opened with `read-write` (or `primary`) over both hosts reaches the new primary on its next
+/// connect, and a write that still lands on a read-only session fails with PostgreSQL's own
+/// "cannot execute … in a read-only transaction" (SQLSTATE 25006), never silently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TargetSession {

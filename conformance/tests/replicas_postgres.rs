@@ -147,7 +147,10 @@ async fn wait_until_replicated(standby: &ThrowawayPostgres, table: &str) {
         if rows[0].get(0).and_then(Value::as_bool) == Some(true) {
             break;
         }
-        assert!(Instant::now() < deadline, "{table} never reached the standby");
+        assert!(
+            Instant::now() < deadline,
+            "{table} never reached the standby"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     check.close(Duration::from_secs(5)).await;
