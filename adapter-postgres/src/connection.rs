@@ -575,7 +575,24 @@ impl ConnectionProtocol for PostgresConnection {
     fn set_query_timeout(&mut self, timeout: Option<Duration>) {
         self.query_timeout = timeout;
     }
+
+    /// On a standby: zero when everything received is replayed, else the time since the last
+    /// replayed transaction's commit (PostgreSQL's usual measure; on a primary that writes
+    /// nothing it would grow without meaning, hence the first case). `None` on a primary.
+    async fn replication_lag(&mut self) -> Result<Option<Duration>> {
+        let rows = self.query(REPLICATION_LAG_SQL, &[]).await?;
+        let seconds = rows
+            .first()
+            .and_then(|row| row.get(0))
+            .and_then(Value::as_f64);
+        Ok(seconds.and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok()))
+    }
 }
+
+/// One round trip; NULL on a primary (see `replication_lag`).
+const REPLICATION_LAG_SQL: &str = "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL \
+     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+     ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END::float8";
 
 impl PostgresConnection {
     /// What [`reset`](ConnectionProtocol::reset) does: `ROLLBACK` only when the last

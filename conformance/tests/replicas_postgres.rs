@@ -131,6 +131,21 @@ async fn the_manager_writes_to_the_primary_and_reads_from_the_standby() {
     let text = error.to_string();
     assert!(text.contains("read-only"), "{text}");
     drop((write, read));
+
+    // The standby's lag, sampled through its idle connection, is a metric; the primary has
+    // none.
+    manager.sample_replica_lag().await;
+    let lags = manager.replica_lag("db").unwrap();
+    assert_eq!(lags.len(), 1);
+    assert_eq!(lags[0].0, "db.replica1");
+    let lag = lags[0].1.expect("the standby reports its lag");
+    assert!(lag < Duration::from_secs(60), "{lag:?}");
+    let exposition = pool_manager::metrics::encode(&manager);
+    assert!(
+        exposition.contains("db_client_replica_lag_seconds{pool_name=\"db.replica1\"}"),
+        "{exposition}"
+    );
+    assert!(!exposition.contains("db_client_replica_lag_seconds{pool_name=\"db\"}"));
     manager.close_all(Duration::from_secs(5)).await;
 }
 

@@ -60,6 +60,14 @@ pub trait ConnectionProtocol: Send + 'static {
     fn set_query_timeout(&mut self, timeout: Option<std::time::Duration>) {
         let _ = timeout;
     }
+
+    /// How far behind its primary this server's data is, when it is a replica that can tell
+    /// (one round trip): `None` on a primary, or where the adapter cannot say (the default).
+    /// The pool manager samples it on read replicas for the `db_client_replica_lag_seconds`
+    /// gauge.
+    async fn replication_lag(&mut self) -> Result<Option<std::time::Duration>> {
+        Ok(None)
+    }
 }
 
 /// What a return must still do about the session, as [`ConnectionProtocol::begin_reset`]

@@ -34,6 +34,9 @@ trait ErasedPool: Send + Sync + 'static {
     fn config(&self) -> &PoolConfig;
     fn connector_type(&self) -> &'static str;
     fn as_any(&self) -> &dyn Any;
+    /// The replication lag through an idle connection, if one is free (never opens or waits
+    /// for one): `None` when none is idle, on error, or when the server cannot tell.
+    fn idle_replication_lag(&self) -> BoxFuture<'_, Option<Duration>>;
 }
 
 impl<M: Connector> ErasedPool for Pool<M> {
@@ -66,6 +69,12 @@ impl<M: Connector> ErasedPool for Pool<M> {
     }
     fn connector_type(&self) -> &'static str {
         type_name::<M>()
+    }
+    fn idle_replication_lag(&self) -> BoxFuture<'_, Option<Duration>> {
+        Box::pin(async move {
+            let mut conn = self.try_get().await.ok()??;
+            conn.replication_lag().await.ok()?
+        })
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -227,6 +236,13 @@ impl AnyPool {
     /// True once the pool was closed.
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()
+    }
+
+    /// The server's replication lag, asked through an idle connection if one is free (it never
+    /// opens a connection or waits for one, so sampling takes nothing from callers): `None`
+    /// when none is idle, the query fails, or the server is not a replica that reports it.
+    pub(crate) fn idle_replication_lag(&self) -> impl Future<Output = Option<Duration>> + '_ {
+        self.pool.idle_replication_lag()
     }
 
     /// Closes the pool; see [`pool_core::Pool::close`].

@@ -65,6 +65,7 @@ mod manager;
 pub mod metrics;
 pub mod redact;
 mod registry;
+pub mod replica_lag;
 pub mod routing;
 mod runtime;
 mod stats;

@@ -165,6 +165,7 @@ impl PoolManager {
         };
         let index = slot.history.push_get_index(route.clone());
         slot.current.store(index, Ordering::Release);
+        crate::replica_lag::start(&route);
         routes.insert(name, route)
     }
 
@@ -307,6 +308,29 @@ impl PoolManager {
             .collect())
     }
 
+    /// The replication lag of each read replica of `name`, by the name it appears under in
+    /// stats and metrics (`{name}.replica1`, …): the last sample taken within
+    /// [`STALE_AFTER`](crate::replica_lag::STALE_AFTER), or `None` when there is none (the
+    /// adapter cannot tell, no idle connection was free, or the replica is not replicating).
+    /// Sampled every [`SAMPLE_INTERVAL`](crate::replica_lag::SAMPLE_INTERVAL) in the
+    /// background; [`sample_replica_lag`](Self::sample_replica_lag) samples at once.
+    pub fn replica_lag(&self, name: &str) -> Result<Vec<(String, Option<Duration>)>> {
+        Ok(self
+            .route(name)?
+            .replicas
+            .iter()
+            .map(|m| (m.name.to_string(), m.lag.current()))
+            .collect())
+    }
+
+    /// Samples every replica's lag now (through idle connections only), instead of waiting
+    /// for the background sampler.
+    pub async fn sample_replica_lag(&self) {
+        for route in self.snapshot() {
+            crate::replica_lag::sample(&route).await;
+        }
+    }
+
     /// The registered (logical) names, sorted.
     pub fn names(&self) -> Vec<String> {
         self.shared.routes.read().keys().cloned().collect()
@@ -377,6 +401,15 @@ impl PoolManager {
                 .find(|m| &*m.name == pool_name)
                 .map(|m| m.role)
         })
+    }
+
+    /// Every pool as [`pools`](Self::pools) lists them, with its replication lag when known.
+    pub(crate) fn pools_with_lag(&self) -> Vec<(String, AnyPool, Option<Duration>)> {
+        self.snapshot()
+            .iter()
+            .flat_map(|route| route.members())
+            .map(|m| (m.name.to_string(), m.pool.clone(), m.lag.current()))
+            .collect()
     }
 
     fn snapshot(&self) -> Vec<Arc<Route>> {

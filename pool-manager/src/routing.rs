@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::erased::{AnyPool, ManagedConnection};
 use crate::error::{ManagerError, Result};
+use crate::replica_lag::LagCell;
 
 /// The part a pool plays in its logical pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +40,8 @@ pub(crate) struct Member {
     pub(crate) name: Arc<str>,
     pub(crate) pool: AnyPool,
     pub(crate) role: Role,
+    /// The last replication lag sampled (replicas only; see [`crate::replica_lag`]).
+    pub(crate) lag: LagCell,
 }
 
 impl Member {
@@ -47,6 +50,7 @@ impl Member {
             name: Arc::from(name),
             pool,
             role,
+            lag: LagCell::default(),
         }
     }
 

@@ -55,6 +55,8 @@ struct Sample {
     name: String,
     stats: PoolStats,
     histograms: PoolHistograms,
+    /// A read replica's last sampled lag (see [`crate::replica_lag`]).
+    replica_lag: Option<std::time::Duration>,
 }
 
 type Labelled<T> = Vec<(&'static str, T)>;
@@ -63,12 +65,13 @@ impl Collector for PoolCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let samples: Vec<Sample> = self
             .manager
-            .pools()
+            .pools_with_lag()
             .into_iter()
-            .map(|(name, pool)| Sample {
+            .map(|(name, pool, replica_lag)| Sample {
                 name,
                 stats: pool.stats(),
                 histograms: pool.histograms(),
+                replica_lag,
             })
             .collect();
         let e = &mut encoder;
@@ -110,6 +113,20 @@ impl Collector for PoolCollector {
             s,
             |p| p.stats.min_size as i64,
         )?;
+        let replicas: Vec<&Sample> = s.iter().filter(|p| p.replica_lag.is_some()).collect();
+        if !replicas.is_empty() {
+            let mut metric = e.encode_descriptor(
+                "db_client_replica_lag_seconds",
+                "How far a read replica's data is behind its primary, sampled every 5 s through an idle connection; absent when the adapter cannot tell or no sample is newer than 15 s.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for p in replicas {
+                let lag = p.replica_lag.unwrap_or_default().as_secs_f64();
+                let labels = [("pool_name", p.name.as_str())];
+                ConstGauge::new(lag).encode(metric.encode_family(&labels)?)?;
+            }
+        }
         gauge(
             e,
             "db_client_connection_pending_requests",
