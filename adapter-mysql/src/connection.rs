@@ -493,6 +493,20 @@ impl ConnectionProtocol for MysqlConnection {
     fn set_query_timeout(&mut self, timeout: Option<Duration>) {
         self.query_timeout = timeout;
     }
+
+    /// `SHOW REPLICA STATUS` (MariaDB 10.5+, MySQL 8.0.22+): `Seconds_Behind_Master`
+    /// (MariaDB) or `Seconds_Behind_Source` (MySQL). `None` on a server that replicates from
+    /// nothing, or while replication is stopped (the column is NULL then).
+    async fn replication_lag(&mut self) -> Result<Option<Duration>> {
+        let rows = self.query("SHOW REPLICA STATUS", &[]).await?;
+        let seconds = rows.first().and_then(|row| {
+            ["Seconds_Behind_Master", "Seconds_Behind_Source"]
+                .iter()
+                .find_map(|column| row.get_by_name(column))
+                .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+        });
+        Ok(seconds.map(|s| Duration::from_secs(s.max(0).unsigned_abs())))
+    }
 }
 
 impl MysqlConnection {

@@ -13,12 +13,61 @@ pub struct ThrowawayMariadb {
     port: u16,
     dir: tempfile::TempDir,
     child: Mutex<Option<Child>>,
+    /// Replication settings (`--server-id`, binary log), empty for a standalone server.
+    replication: Vec<String>,
 }
 
 impl ThrowawayMariadb {
     /// Installs a data directory and starts the server, without grant tables: user `root`, no
     /// password, database `test` created.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(Vec::new())
+    }
+
+    /// A server that writes a binary log with GTIDs (`server_id` 1), for replicas to follow.
+    pub fn start_primary() -> Result<Self, String> {
+        Self::start_with(vec![
+            "--server-id=1".to_owned(),
+            "--log-bin=mariadb-bin".to_owned(),
+            "--binlog-format=ROW".to_owned(),
+        ])
+    }
+
+    /// A replica of `primary` (`server_id` 2, `read_only`), following it by GTID from the
+    /// start of its binary log.
+    pub fn start_replica_of(primary: &Self) -> Result<Self, String> {
+        let replica = Self::start_with(vec![
+            "--server-id=2".to_owned(),
+            "--skip-log-bin".to_owned(),
+            "--read-only".to_owned(),
+        ])?;
+        replica.sql(&format!(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='root', \
+             MASTER_USE_GTID=slave_pos; START SLAVE;",
+            primary.port
+        ))?;
+        Ok(replica)
+    }
+
+    /// Runs `statements` with the `mariadb` command-line client, as root.
+    pub fn sql(&self, statements: &str) -> Result<(), String> {
+        let output = Command::new("mariadb")
+            .args(["--no-defaults", "-h", "127.0.0.1", "-u", "root"])
+            .arg(format!("--port={}", self.port))
+            .args(["-e", statements])
+            .output()
+            .map_err(|e| format!("mariadb: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "mariadb -e {statements:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    fn start_with(replication: Vec<String>) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("conformance-mariadb-")
             .tempdir()
@@ -47,6 +96,7 @@ impl ThrowawayMariadb {
             port: free_port().map_err(|e| e.to_string())?,
             dir,
             child: Mutex::new(None),
+            replication,
         };
         server.start_again()?;
         Ok(server)
@@ -90,9 +140,13 @@ impl ThrowawayMariadb {
                 "--bind-address=127.0.0.1",
                 "--skip-grant-tables",
                 "--innodb-buffer-pool-size=8M",
-                "--skip-log-bin",
                 "--max-connections=100",
             ])
+            .args(if self.replication.is_empty() {
+                vec!["--skip-log-bin".to_owned()]
+            } else {
+                self.replication.clone()
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
