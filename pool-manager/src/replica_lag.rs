@@ -6,8 +6,8 @@
 //! it never opens a connection or waits for one, so sampling takes nothing from callers, and a
 //! replica with no idle connection keeps its last value. A sample older than [`STALE_AFTER`]
 //! is dropped, so a replica that stopped answering stops exporting a lag rather than showing a
-//! stale one. Adapters that cannot tell (MySQL and SQLite today) report nothing, and the gauge
-//! is absent for their replicas.
+//! stale one. Adapters that cannot tell (SQLite) report nothing, and the gauge is absent for
+//! their replicas.
 //!
 //! The task starts when the route is installed inside a Tokio runtime and ends when every
 //! replica of its route is closed (a removed or replaced route closes its pools).

@@ -117,7 +117,7 @@ impl Collector for PoolCollector {
         if !replicas.is_empty() {
             let mut metric = e.encode_descriptor(
                 "db_client_replica_lag_seconds",
-                "How far a read replica's data is behind its primary, sampled every 5 s through an idle connection; absent when the adapter cannot tell or no sample is newer than 15 s.",
+                "How far a read replica's data is behind its primary, sampled every 5 s through an idle connection; absent when the adapter cannot tell, replication is stopped, or no sample is newer than 15 s.",
                 None,
                 MetricType::Gauge,
             )?;
