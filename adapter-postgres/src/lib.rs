@@ -33,7 +33,7 @@
 //! Every libpq parameter tokio-postgres knows is accepted (`application_name`,
 //! `connect_timeout`, `keepalives*`, `tcp_user_timeout`, `target_session_attrs`, …). This crate
 //! adds the two TLS parameters tokio-postgres does not parse: `sslmode=verify-ca|verify-full` and
-//! `sslrootcert=PATH|system`. A malformed string is an [`Error::Config`](pool_core::Error::Config)
+//! `sslrootcert=PATH|system`, and `pgbouncer=session|transaction|off` (see below). A malformed string is an [`Error::Config`](pool_core::Error::Config)
 //! naming the bad parameter; no error or `Debug` output ever shows the password.
 //!
 //! Everything a URL can say, [`PostgresOptions`]'s `with_*` methods can say too, plus what only
@@ -92,6 +92,18 @@
 //! [`PostgresOptions`] for the numbers). [`PostgresConnection`] documents the value mapping,
 //! the query timeout, the session reset and the statement cache.
 //!
+//! ## Behind PgBouncer
+//!
+//! Say so: `?pgbouncer=transaction` (or `session`) in the connection string, or
+//! [`PostgresOptions::with_pgbouncer`]. In transaction mode the adapter then prepares nothing
+//! by name (every statement is parsed unnamed in the same round trip as its execution), resets
+//! nothing on return but a transaction left open, and cancels a timed-out statement with the
+//! protocol cancel request, which PgBouncer forwards to the server connection running it; the
+//! `pg_cancel_backend(pid)` it uses otherwise could hit another client's statement, since the
+//! process id read at connect belongs to whichever server connection answered. Without the
+//! setting, a named statement that went to another server connection fails with an error that
+//! names the setting. [`PgbouncerMode`] has the table.
+//!
 //! ## Returning a connection: why the default sends nothing
 //!
 //! A pool must give the next holder a session with no open or failed transaction and none of
@@ -142,7 +154,9 @@ mod wire;
 pub use connection::PostgresConnection;
 pub use connector::PostgresConnector;
 pub use error::{PostgresError, classify};
-pub use options::{DEFAULT_APPLICATION_NAME, PostgresOptions, RootCerts, SessionReset, SslMode};
+pub use options::{
+    DEFAULT_APPLICATION_NAME, PgbouncerMode, PostgresOptions, RootCerts, SessionReset, SslMode,
+};
 
 /// The driver this adapter is built on, re-exported so native code uses the same version.
 pub use tokio_postgres;

@@ -1,5 +1,5 @@
 //! The connection-string pre-pass: takes out the parameters this crate owns (tokio-postgres's
-//! parser rejects `sslmode=verify-full` and does not know `sslrootcert`) and hands the rest,
+//! parser rejects `sslmode=verify-full` and knows neither `sslrootcert` nor `pgbouncer`) and hands the rest,
 //! unchanged in meaning, to tokio-postgres's parser, so each libpq parameter is validated once,
 //! by the driver that uses it.
 
@@ -9,7 +9,7 @@ use percent_encoding::percent_decode_str;
 use pool_core::{Error, Result};
 
 /// Parameters this crate parses itself.
-const OWN_KEYS: &[&str] = &["sslmode", "sslrootcert"];
+const OWN_KEYS: &[&str] = &["sslmode", "sslrootcert", "pgbouncer"];
 
 /// A connection string split into the driver's part and ours.
 #[derive(Debug, Default, PartialEq)]

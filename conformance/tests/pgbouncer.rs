@@ -42,6 +42,18 @@ async fn scalar(conn: &mut PostgresConnection, sql: &str) -> Value {
 
 const READ: &str = "SELECT current_setting('statement_timeout')";
 
+/// Sets `statement_timeout` through `a`, checks that `b` sees it (they share a server
+/// session), and resets it through `b`.
+async fn set_by_one_is_seen_by_the_other(a: &mut PostgresConnection, b: &mut PostgresConnection) {
+    a.execute("SET statement_timeout = '4321s'", &[])
+        .await
+        .expect("SET");
+    assert_eq!(scalar(b, READ).await, Value::Text("4321s".into()));
+    b.execute("RESET statement_timeout", &[])
+        .await
+        .expect("RESET");
+}
+
 #[test]
 fn session_mode_keeps_a_clients_session_and_resets_it_for_the_next_client() {
     with_pgbouncer(PoolMode::Session, 1, async |bouncer| {
@@ -69,13 +81,102 @@ fn transaction_mode_hands_one_server_connection_to_every_client() {
         let pid_b = scalar(&mut b, "SELECT pg_backend_pid()").await;
         assert_eq!(pid_a, pid_b, "two clients, one server connection");
         // Which is why session state is not the client's own in transaction mode.
+        set_by_one_is_seen_by_the_other(&mut a, &mut b).await;
+        a.close().await.expect("close");
+        b.close().await.expect("close");
+    });
+}
+
+/// Three clients through two server connections make a cached statement reach a server
+/// session it was not prepared on, inside a transaction (where the adapter cannot retry).
+async fn statement_on_another_server_session(
+    options: impl Fn() -> PostgresOptions,
+) -> pool_core::Result<Vec<pool_core::Row>> {
+    let connect = async || {
+        options()
+            .build()
+            .expect("the options build")
+            .connect()
+            .await
+            .expect("a connection through PgBouncer")
+    };
+    let (mut a, mut b, mut c) = (connect().await, connect().await, connect().await);
+    let sql = "SELECT $1::bigint + 1";
+    a.execute("BEGIN", &[]).await.expect("A pins server X");
+    // X is pinned: B prepares and runs on Y.
+    b.query(sql, &[Value::I64(1)]).await.expect("B on Y");
+    c.execute("BEGIN", &[]).await.expect("C pins Y");
+    a.execute("COMMIT", &[]).await.expect("A frees X");
+    b.execute("BEGIN", &[]).await.expect("B pins X");
+    let outcome = b.query(sql, &[Value::I64(41)]).await;
+    // B and C hold both server connections: end their transactions first.
+    for conn in [&mut b, &mut c] {
+        conn.execute("ROLLBACK", &[]).await.expect("ROLLBACK");
+    }
+    for conn in [&mut a, &mut b, &mut c] {
+        conn.close().await.expect("close");
+    }
+    outcome
+}
+
+#[test]
+fn in_transaction_mode_the_setting_prepares_nothing_by_name() {
+    with_pgbouncer(PoolMode::Transaction, 2, async |bouncer| {
+        let url = format!("{}&pgbouncer=transaction", bouncer.url());
+        // Even with a statement cache asked for: transaction mode turns it off.
+        let options = || {
+            PostgresOptions::from_url(&url)
+                .expect("the URL parses")
+                .with_statement_cache_capacity(100)
+        };
+        let rows = statement_on_another_server_session(options)
+            .await
+            .expect("an unnamed statement runs on any server session");
+        assert_eq!(rows[0].get(0), Some(&Value::I64(42)));
+        let mut conn = options().build().unwrap().connect().await.unwrap();
+        assert_eq!(conn.cached_statements(), 0);
+        assert_eq!(
+            scalar(&mut conn, "SELECT count(*) FROM pg_prepared_statements").await,
+            Value::I64(0)
+        );
+        conn.close().await.expect("close");
+    });
+}
+
+#[test]
+fn in_transaction_mode_a_statement_cache_error_names_the_pgbouncer_setting() {
+    with_pgbouncer(PoolMode::Transaction, 2, async |bouncer| {
+        // The default: the statement cache on, no pgbouncer setting.
+        let options = || PostgresOptions::from_url(&bouncer.url()).expect("the URL parses");
+        let err = statement_on_another_server_session(options)
+            .await
+            .expect_err("a named statement is not on the other server session");
+        let message = err.to_string();
+        assert!(message.contains("prepared statement"), "{message}");
+        assert!(message.contains("pgbouncer=transaction"), "{message}");
+    });
+}
+
+#[test]
+fn in_transaction_mode_the_adapter_resets_nothing_but_an_open_transaction() {
+    with_pgbouncer(PoolMode::Transaction, 1, async |bouncer| {
+        let url = format!("{}&pgbouncer=transaction", bouncer.url());
+        let options = PostgresOptions::from_url(&url).expect("the URL parses");
+        let connector = options.build().expect("the options build");
+        let mut a = connector.connect().await.expect("A");
+        let mut b = connector.connect().await.expect("B");
+        a.execute("BEGIN", &[]).await.expect("BEGIN");
         a.execute("SET statement_timeout = '4321s'", &[])
             .await
             .expect("SET");
-        assert_eq!(scalar(&mut b, READ).await, Value::Text("4321s".into()));
-        b.execute("RESET statement_timeout", &[])
-            .await
-            .expect("RESET");
+        assert!(matches!(a.begin_reset(), pool_core::ResetStart::Await));
+        a.reset().await.expect("the ROLLBACK");
+        // The transaction (and its SET) is gone; B gets the only server session.
+        assert_eq!(scalar(&mut b, READ).await, Value::Text("0".into()));
+        // A SET outside a transaction stays on the server session: PgBouncer's to reset, not
+        // the adapter's (a DISCARD ALL would run on whichever server session is free).
+        set_by_one_is_seen_by_the_other(&mut a, &mut b).await;
+        assert!(matches!(a.begin_reset(), pool_core::ResetStart::Done));
         a.close().await.expect("close");
         b.close().await.expect("close");
     });
