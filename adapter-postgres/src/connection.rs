@@ -54,7 +54,7 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 ///   a later statement. When the side connection cannot cancel (it cannot connect, the role
 ///   may not signal the backend, …), the protocol's cancel request is sent instead and the
 ///   connection is marked broken. The module documentation of `cancel` has the reasoning.
-///   Behind PgBouncer ([`PgbouncerMode`](crate::PgbouncerMode)) the cancel is the protocol's
+///   Behind PgBouncer ([`PgbouncerMode`]) the cancel is the protocol's
 ///   cancel request, which PgBouncer forwards to the server connection running this client's
 ///   statement; the connection then waits for the statement's answer as above.
 /// * **Reset**: as [`SessionReset`] says. The adapter watches the session's own traffic (the

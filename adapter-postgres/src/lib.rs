@@ -138,6 +138,36 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+/// Implements `AsyncRead` for a one-field wrapper `$wrapper<S>` by delegating to the field,
+/// and expands (inside its `AsyncWrite` impl) to `poll_write` and `poll_flush` delegating the
+/// same way: the wrappers differ only in what they add.
+macro_rules! delegate_io {
+    (read for $wrapper:ident) => {
+        impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for $wrapper<S> {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.0).poll_read(cx, buf)
+            }
+        }
+    };
+    (write) => {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+    };
+}
+
 mod cancel;
 mod connection;
 mod connector;

@@ -2,6 +2,8 @@
 //! PostgreSQL and PgBouncer (see `conformance::throwaway`), on their own ports, and stops them
 //! when it ends. PgBouncer comes from Debian's package (`cargo xtask services` installs it).
 
+use std::time::Duration;
+
 use adapter_postgres::{PostgresConnection, PostgresConnector, PostgresOptions};
 use conformance::throwaway::{PoolMode, ThrowawayPgbouncer};
 use pool_core::{ConnectionProtocol, Connector, Value};
@@ -177,6 +179,71 @@ fn in_transaction_mode_the_adapter_resets_nothing_but_an_open_transaction() {
         // the adapter's (a DISCARD ALL would run on whichever server session is free).
         set_by_one_is_seen_by_the_other(&mut a, &mut b).await;
         assert!(matches!(a.begin_reset(), pool_core::ResetStart::Done));
+        a.close().await.expect("close");
+        b.close().await.expect("close");
+    });
+}
+
+/// The cross-client case: two clients share PgBouncer's one server connection; A's
+/// statement runs past A's query timeout and is cancelled, B's statement queued behind it (and
+/// B's next one) is not, and both connections stay usable.
+#[test]
+fn a_timed_out_statement_is_cancelled_through_pgbouncer_and_the_next_clients_is_not() {
+    with_pgbouncer(PoolMode::Transaction, 1, async |bouncer| {
+        let url = format!("{}&pgbouncer=transaction", bouncer.url());
+        let connector = PostgresOptions::from_url(&url)
+            .expect("the URL parses")
+            .build()
+            .expect("the options build");
+        let mut a = connector.connect().await.expect("A");
+        let mut b = connector.connect().await.expect("B");
+        a.set_query_timeout(Some(Duration::from_secs(1)));
+        let long = "SELECT pg_sleep(5)";
+        let timed_out = tokio::spawn(async move {
+            let outcome = a.query(long, &[]).await;
+            (a, outcome)
+        });
+        // B goes only once A's statement runs on the server, so B queues behind it in PgBouncer.
+        let mut direct = PostgresConnector::from_url(&bouncer.postgres().url())
+            .expect("the server's URL")
+            .connect()
+            .await
+            .expect("a session on the server itself");
+        let running = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '{long}'"
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while scalar(&mut direct, &running).await != Value::I64(1) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "A's statement never ran"
+            );
+            tokio::task::yield_now().await;
+        }
+        direct.close().await.expect("close");
+        let queued = b.query("SELECT pg_sleep(0.5), 1", &[]).await;
+        let (mut a, outcome) = timed_out.await.expect("A's task");
+        assert!(
+            matches!(outcome, Err(pool_core::Error::QueryTimeout(_))),
+            "A times out: {outcome:?}"
+        );
+        let queued = queued.expect("B's statement queued behind A's is not cancelled");
+        assert_eq!(queued[0].get(1), Some(&Value::I64(1)));
+        let following = b
+            .query("SELECT pg_sleep(0.5), 2", &[])
+            .await
+            .expect("B's next statement is not cancelled");
+        assert_eq!(following[0].get(1), Some(&Value::I64(2)));
+        let log = bouncer.log();
+        assert!(
+            log.contains("successfully sent cancel request"),
+            "PgBouncer forwarded A's cancel: {log}"
+        );
+        assert!(
+            !a.is_broken(),
+            "A stays usable after its cancelled statement"
+        );
+        assert_eq!(scalar(&mut a, "SELECT 3").await, Value::I64(3));
         a.close().await.expect("close");
         b.close().await.expect("close");
     });

@@ -125,6 +125,11 @@ impl ThrowawayPgbouncer {
         })
     }
 
+    /// What PgBouncer has logged so far (empty when the log cannot be read), for messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pgbouncer.log")).unwrap_or_default()
+    }
+
     /// PgBouncer's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
