@@ -190,6 +190,8 @@ impl PostgresConnection {
     ///
     /// The statement belongs to this session: use it during this checkout only (a session
     /// reset on return may deallocate it, and the next checkout may be another session).
+    /// Behind PgBouncer in transaction mode it belongs to one server connection for one
+    /// transaction: prepare and use it inside the same transaction.
     ///
     /// # Errors
     /// The server's error when `sql` cannot be prepared, or a connection-class error (which
