@@ -248,3 +248,33 @@ fn a_timed_out_statement_is_cancelled_through_pgbouncer_and_the_next_clients_is_
         b.close().await.expect("close");
     });
 }
+
+/// In session mode the setting keeps the statement cache and cancels through PgBouncer too: a
+/// timed-out statement is cancelled (PgBouncer forwards the request even with its only server
+/// connection busy) and the connection stays usable, its cached statements with it.
+#[test]
+fn in_session_mode_a_timed_out_statement_is_cancelled_through_pgbouncer() {
+    with_pgbouncer(PoolMode::Session, 1, async |bouncer| {
+        let url = format!("{}&pgbouncer=session", bouncer.url());
+        let mut conn = PostgresOptions::from_url(&url)
+            .expect("the URL parses")
+            .build()
+            .expect("the options build")
+            .connect()
+            .await
+            .expect("a connection through PgBouncer");
+        assert_eq!(scalar(&mut conn, "SELECT 1").await, Value::I64(1));
+        assert_eq!(conn.cached_statements(), 1, "session mode keeps the cache");
+        conn.set_query_timeout(Some(Duration::from_secs(1)));
+        let outcome = conn.query("SELECT pg_sleep(5)", &[]).await;
+        assert!(
+            matches!(outcome, Err(pool_core::Error::QueryTimeout(_))),
+            "{outcome:?}"
+        );
+        let log = bouncer.log();
+        assert!(log.contains("successfully sent cancel request"), "{log}");
+        assert!(!conn.is_broken());
+        assert_eq!(scalar(&mut conn, "SELECT 1").await, Value::I64(1));
+        conn.close().await.expect("close");
+    });
+}
