@@ -37,6 +37,17 @@
 //! and marks the connection broken, so the pool discards it instead of risking the second
 //! signal on a later statement.
 //!
+//! # Behind PgBouncer
+//!
+//! With the `pgbouncer` setting ([`PgbouncerMode`](crate::PgbouncerMode)) no identity is read
+//! and no side connection is opened: behind PgBouncer in transaction mode the process id read
+//! at connect belongs to whichever server connection answered, which may be running another
+//! client's statement when our timeout fires. The protocol cancel request goes to PgBouncer
+//! instead, which knows which server connection runs this client's statement (if any) and
+//! forwards the request there. It does so only after connecting to the server, and drops the
+//! request if the client has closed its side by then, so the request's socket is held open
+//! until the other end closes it, as libpq does ([`UntilClosed`]).
+//!
 //! # Closing a connection whose call was abandoned
 //!
 //! A backend reads no further message, not even Terminate, until its statement has ended, and
@@ -45,6 +56,11 @@
 //! first (the double signal is harmless when nothing follows), so the session ends with
 //! `close()` instead of when the statement would have finished.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::connector::PostgresConnector;
@@ -158,7 +174,9 @@ pub(crate) async fn from_side_connection(
 }
 
 /// Sends the protocol's cancel request for the statement `client`'s backend runs. It returns
-/// once the request is written; the postmaster signals the backend (twice) afterwards.
+/// once the request is written and the server closed the connection, as libpq's `PQcancel`
+/// waits: the postmaster then has read it (and signals the backend, twice), PgBouncer has
+/// forwarded it.
 pub(crate) async fn by_protocol(
     client: &Client,
     connector: &PostgresConnector,
@@ -179,7 +197,8 @@ pub(crate) async fn by_token(
     let socket = crate::dial::dial(&target.address, config)
         .await
         .map_err(|e| format!("could not connect to {} to cancel: {e}", target.address))?;
-    let tls = MakeTlsConnect::<Plain>::make_tls_connect(
+    let socket = UntilClosed(socket);
+    let tls = MakeTlsConnect::<UntilClosed<Plain>>::make_tls_connect(
         &mut connector.tls(),
         target.hostname.as_deref().unwrap_or(""),
     )
@@ -188,6 +207,36 @@ pub(crate) async fn by_token(
         .cancel_query_raw(socket, tls)
         .await
         .map_err(|e| crate::error::render(&e))
+}
+
+/// A cancel request's socket whose shutdown waits for the server to close the connection.
+///
+/// tokio-postgres writes the request and then shuts its side down at once. PgBouncer (1.18)
+/// takes that end of file for a client gone away and drops a cancel request it has not
+/// forwarded yet, which it forwards only once it has connected to the server; so the
+/// shutdown here reads (and discards) until the server closes, as libpq does, and only then
+/// closes this side.
+struct UntilClosed<S>(S);
+
+delegate_io!(read for UntilClosed);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UntilClosed<S> {
+    delegate_io!(write);
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut scratch = [0_u8; 64];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.0).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => break,
+                Poll::Ready(Ok(())) => {}
+                // A reset is the server closing too.
+                Poll::Ready(Err(_)) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// `application_name` of the side connection: the connection's own, shortened if need be so

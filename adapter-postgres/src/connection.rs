@@ -18,7 +18,7 @@ use crate::cancel::{self, BackendIdentity, SideCancel};
 use crate::connector::{Opened, PostgresConnector};
 use crate::dial::Target;
 use crate::error::classify;
-use crate::options::SessionReset;
+use crate::options::{PgbouncerMode, SessionReset};
 use crate::statement_cache::StatementCache;
 use crate::types::{Param, Raw, decode, unspecified};
 use crate::wire::SessionTracker;
@@ -54,6 +54,9 @@ const DISCARD_ALL_KEEP_STATEMENTS: &str = "CLOSE ALL; SET SESSION AUTHORIZATION 
 ///   a later statement. When the side connection cannot cancel (it cannot connect, the role
 ///   may not signal the backend, …), the protocol's cancel request is sent instead and the
 ///   connection is marked broken. The module documentation of `cancel` has the reasoning.
+///   Behind PgBouncer ([`PgbouncerMode`]) the cancel is the protocol's
+///   cancel request, which PgBouncer forwards to the server connection running this client's
+///   statement; the connection then waits for the statement's answer as above.
 /// * **Reset**: as [`SessionReset`] says. The adapter watches the session's own traffic (the
 ///   transaction status of every `ReadyForQuery`, the SQL of every `Query` and `Parse`,
 ///   `ParameterStatus` changes), neutral API and native client alike, so with the default a
@@ -84,6 +87,8 @@ pub struct PostgresConnection {
     /// say, and then a query timeout discards the connection.
     identity: Option<BackendIdentity>,
     session_reset: SessionReset,
+    /// Behind PgBouncer: a query timeout cancels with the protocol cancel request only.
+    pgbouncer: bool,
     /// The transaction status and session changes, as the session's traffic shows them.
     tracker: Arc<SessionTracker>,
     /// Where the session was opened: the protocol cancel request goes there.
@@ -125,9 +130,15 @@ impl PostgresConnection {
             io_task: Some(io_task),
             tracker,
             target,
-            statements: StatementCache::new(options.statement_cache_capacity),
+            statements: StatementCache::new(options.effective_statement_cache_capacity()),
             identity,
-            session_reset: options.session_reset.clone(),
+            // In transaction mode the session is PgBouncer's server connections', not ours:
+            // only a transaction left open is ours to end.
+            session_reset: match options.pgbouncer {
+                PgbouncerMode::Transaction => SessionReset::RollbackOnly,
+                PgbouncerMode::Off | PgbouncerMode::Session => options.session_reset.clone(),
+            },
+            pgbouncer: options.pgbouncer.is_on(),
             connector,
             query_timeout: None,
             broken: false,
@@ -179,6 +190,8 @@ impl PostgresConnection {
     ///
     /// The statement belongs to this session: use it during this checkout only (a session
     /// reset on return may deallocate it, and the next checkout may be another session).
+    /// Behind PgBouncer in transaction mode it belongs to one server connection for one
+    /// transaction: prepare and use it inside the same transaction.
     ///
     /// # Errors
     /// The server's error when `sql` cannot be prepared, or a connection-class error (which
@@ -287,6 +300,10 @@ impl PostgresConnection {
         // the timeout, even when the server went silent (a blackholed network).
         let budget = self.connector.options().cancel_timeout();
         let deadline = tokio::time::Instant::now() + budget;
+        if self.pgbouncer {
+            self.cancel_through_pgbouncer(deadline).await;
+            return;
+        }
         let side = match self.identity {
             Some(target) => {
                 let cancel = cancel::from_side_connection(&self.connector, target);
@@ -307,6 +324,34 @@ impl PostgresConnection {
                      sending a cancel request in the background and discarding the connection"
                 );
                 self.cancel_by_protocol_in_background(budget);
+                self.broken = true;
+                self.unsettled = true;
+            }
+        }
+    }
+
+    /// Behind PgBouncer: sends the protocol cancel request, which PgBouncer forwards to the
+    /// server connection running this client's statement (or drops, when none does), then
+    /// waits for the statement's answer. A `pg_cancel_backend` by process id could signal a
+    /// server connection that now serves another client. The server signals its backend twice
+    /// (see the `cancel` module); the second signal lands within microseconds, long before
+    /// anything sent after the answer can reach the server, and a signal that finds the
+    /// backend idle is ignored. When the request cannot be sent, or the answer does not come
+    /// by `deadline`, the connection is discarded.
+    async fn cancel_through_pgbouncer(&mut self, deadline: tokio::time::Instant) {
+        let cancel = cancel::by_protocol(&self.client, &self.connector, &self.target);
+        match tokio::time::timeout_at(deadline, cancel).await {
+            Ok(Ok(())) => self.await_cancelled_statement(deadline).await,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "sending a cancel request through PgBouncer failed; discarding the connection");
+                self.broken = true;
+                self.unsettled = true;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "sending a cancel request through PgBouncer took too long; discarding the \
+                     connection"
+                );
                 self.broken = true;
                 self.unsettled = true;
             }
@@ -400,7 +445,11 @@ async fn perform(
                 } else {
                     statements.remove(sql);
                 }
-                let statement = prepared(client, statements, sql).await?;
+                let statement = match prepared(client, statements, sql).await {
+                    Ok(statement) => statement,
+                    Err(retry) if in_failed_transaction(&retry) => return Err(backend(e)),
+                    Err(retry) => return Err(retry),
+                };
                 match client.query_raw(&statement, binds.iter()).await {
                     Err(retry) if retry.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
                         Err(e)
@@ -470,6 +519,11 @@ async fn collect(stream: RowStream) -> Result<(Vec<Row>, u64)> {
         rows.push(Row::new(names, values));
     }
     Ok((rows, stream.rows_affected().unwrap_or(0)))
+}
+
+/// The server refused a statement because the transaction had failed already (`25P02`).
+fn in_failed_transaction(e: &Error) -> bool {
+    e.backend().and_then(BackendError::code) == Some(SqlState::IN_FAILED_SQL_TRANSACTION.code())
 }
 
 fn is_multi_statement(e: &Error) -> bool {

@@ -27,6 +27,8 @@ use crate::wire::{SessionTracker, Tracked};
 /// then reads the backend's process id and start time (one query), which a query timeout
 /// needs to cancel the statement from a side connection; that side connection is opened the
 /// same way (the password provider is asked again), named `"<application_name> (cancel)"`.
+/// Behind PgBouncer ([`PgbouncerMode`](crate::PgbouncerMode)) it reads nothing: a query
+/// timeout then cancels with the protocol cancel request, which PgBouncer forwards.
 #[derive(Clone)]
 pub struct PostgresConnector {
     options: Arc<PostgresOptions>,
@@ -140,8 +142,13 @@ impl Connector for PostgresConnector {
     async fn connect(&self) -> Result<PostgresConnection> {
         let opened = self.open(self.options.pg.clone()).await?;
         // One round trip, so a query timeout can cancel through a side connection that cannot
-        // signal the wrong backend (see the `cancel` module).
-        let identity = cancel::identify(&opened.client).await;
+        // signal the wrong backend (see the `cancel` module). Behind PgBouncer the backend
+        // is whichever server connection answered, so the identity would be a stranger's.
+        let identity = if self.options.pgbouncer.is_on() {
+            None
+        } else {
+            cancel::identify(&opened.client).await
+        };
         opened.tracker.answered_all();
         Ok(PostgresConnection::new(opened, identity, self.clone()))
     }

@@ -21,9 +21,28 @@ use std::io;
 use pool_core::{BackendError, ErrorClass};
 
 /// Maps a tokio-postgres error into the pool's [`BackendError`], with its class and SQLSTATE.
+///
+/// A named prepared statement the server does not know (`26000`), or one it already has
+/// under the same name (`42P05`), is what PgBouncer in transaction mode does to a statement
+/// cache: the message then says to set `pgbouncer=transaction`.
 pub fn classify(error: tokio_postgres::Error) -> BackendError {
     let class = class_of(&error);
-    wrap(error, class, None, None)
+    let hint = pooler_hint(&error);
+    wrap(error, class, None, hint)
+}
+
+/// The advice for a named statement that went to another server session than the one it was
+/// prepared on.
+pub(crate) const PGBOUNCER_HINT: &str = "named prepared statements do not survive between \
+     transactions behind PgBouncer in transaction mode: set `pgbouncer=transaction` in the \
+     connection string (PostgresOptions::with_pgbouncer), which turns the statement cache off \
+     and parses every statement unnamed";
+
+fn pooler_hint(error: &tokio_postgres::Error) -> Option<String> {
+    let db = error.as_db_error()?;
+    let code = db.code().code();
+    ((code == "26000" || code == "42P05") && db.message().starts_with("prepared statement"))
+        .then(|| PGBOUNCER_HINT.to_owned())
 }
 
 /// Maps an error from opening a session, with where the connect went in front of the message

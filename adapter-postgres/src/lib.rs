@@ -33,7 +33,7 @@
 //! Every libpq parameter tokio-postgres knows is accepted (`application_name`,
 //! `connect_timeout`, `keepalives*`, `tcp_user_timeout`, `target_session_attrs`, …). This crate
 //! adds the two TLS parameters tokio-postgres does not parse: `sslmode=verify-ca|verify-full` and
-//! `sslrootcert=PATH|system`. A malformed string is an [`Error::Config`](pool_core::Error::Config)
+//! `sslrootcert=PATH|system`, and `pgbouncer=session|transaction|off` (see below). A malformed string is an [`Error::Config`](pool_core::Error::Config)
 //! naming the bad parameter; no error or `Debug` output ever shows the password.
 //!
 //! Everything a URL can say, [`PostgresOptions`]'s `with_*` methods can say too, plus what only
@@ -92,6 +92,18 @@
 //! [`PostgresOptions`] for the numbers). [`PostgresConnection`] documents the value mapping,
 //! the query timeout, the session reset and the statement cache.
 //!
+//! ## Behind PgBouncer
+//!
+//! Say so: `?pgbouncer=transaction` (or `session`) in the connection string, or
+//! [`PostgresOptions::with_pgbouncer`]. In transaction mode the adapter then prepares nothing
+//! by name (every statement is parsed unnamed in the same round trip as its execution), resets
+//! nothing on return but a transaction left open, and cancels a timed-out statement with the
+//! protocol cancel request, which PgBouncer forwards to the server connection running it; the
+//! `pg_cancel_backend(pid)` it uses otherwise could hit another client's statement, since the
+//! process id read at connect belongs to whichever server connection answered. Without the
+//! setting, a named statement that went to another server connection fails with an error that
+//! names the setting. [`PgbouncerMode`] has the table.
+//!
 //! ## Returning a connection: why the default sends nothing
 //!
 //! A pool must give the next holder a session with no open or failed transaction and none of
@@ -126,6 +138,36 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+/// Implements `AsyncRead` for a one-field wrapper `$wrapper<S>` by delegating to the field,
+/// and expands (inside its `AsyncWrite` impl) to `poll_write` and `poll_flush` delegating the
+/// same way: the wrappers differ only in what they add.
+macro_rules! delegate_io {
+    (read for $wrapper:ident) => {
+        impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for $wrapper<S> {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.0).poll_read(cx, buf)
+            }
+        }
+    };
+    (write) => {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+    };
+}
+
 mod cancel;
 mod connection;
 mod connector;
@@ -143,7 +185,9 @@ mod wire;
 pub use connection::PostgresConnection;
 pub use connector::PostgresConnector;
 pub use error::{PostgresError, classify};
-pub use options::{DEFAULT_APPLICATION_NAME, PostgresOptions, RootCerts, SessionReset, SslMode};
+pub use options::{
+    DEFAULT_APPLICATION_NAME, PgbouncerMode, PostgresOptions, RootCerts, SessionReset, SslMode,
+};
 pub use session_target::TargetSession;
 
 /// The driver this adapter is built on, re-exported so native code uses the same version.

@@ -85,6 +85,86 @@ impl FromStr for SslMode {
     }
 }
 
+/// Whether connections go through PgBouncer, and in which of its pool modes
+/// (`pgbouncer=session|transaction|off` in a connection string,
+/// [`with_pgbouncer`](PostgresOptions::with_pgbouncer) in code).
+///
+/// | | `Off` (default) | `Session` | `Transaction` |
+/// |---|---|---|---|
+/// | statement cache (named prepared statements) | as configured | as configured | **off**: every statement is parsed unnamed, in the same round trip as its execution |
+/// | session reset on return | as [`SessionReset`] says | as [`SessionReset`] says | **only the `ROLLBACK`** of a transaction left open: the session belongs to PgBouncer's server connections, not to this client |
+/// | query timeout cancels with | `pg_cancel_backend` on a side connection | the protocol cancel request | the protocol cancel request |
+/// | backend identity read at connect | yes (one query) | no | no |
+///
+/// **Why.** In transaction mode a client has a server connection only for one transaction (or
+/// one statement outside a transaction): a statement prepared by name in one transaction is
+/// not there in the next, and another client may run on the same server connection in
+/// between. So nothing may assume session state between transactions: no named statements,
+/// no `SET` or temporary table that outlives its transaction, no session reset from this side
+/// (PgBouncer owns the server sessions; its `server_reset_query` is its business). And a query
+/// timeout must not cancel by process id: the `pg_backend_pid()` read at connect belongs to
+/// whichever server connection answered it, which may now serve another client. The protocol
+/// cancel request goes to PgBouncer, which forwards it to the server connection that runs
+/// *this* client's statement, or drops it when there is none.
+///
+/// In session mode a client keeps its server connection while it is connected, so the
+/// statement cache and the session reset work as without PgBouncer (PgBouncer runs its
+/// `server_reset_query` only when the client disconnects, which a pooled connection rarely
+/// does); only the cancel goes through PgBouncer, since a side connection would wait for a
+/// server connection of its own.
+///
+/// Through [`PostgresConnection::client`](crate::PostgresConnection::client) in transaction
+/// mode, prepare statements (`prepare`, `prepare_cached`) only inside a transaction and use
+/// them there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PgbouncerMode {
+    /// A direct connection to PostgreSQL (or a pooler that keeps sessions, configured as such).
+    #[default]
+    Off,
+    /// PgBouncer with `pool_mode = session`.
+    Session,
+    /// PgBouncer with `pool_mode = transaction`.
+    Transaction,
+}
+
+impl PgbouncerMode {
+    /// The connection-string spelling: `off`, `session`, `transaction`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PgbouncerMode::Off => "off",
+            PgbouncerMode::Session => "session",
+            PgbouncerMode::Transaction => "transaction",
+        }
+    }
+
+    /// True behind PgBouncer in either mode.
+    pub fn is_on(self) -> bool {
+        self != PgbouncerMode::Off
+    }
+}
+
+impl FromStr for PgbouncerMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "off" => Ok(PgbouncerMode::Off),
+            "session" => Ok(PgbouncerMode::Session),
+            "transaction" => Ok(PgbouncerMode::Transaction),
+            "statement" => Err(Error::config(
+                "pgbouncer",
+                "`statement` pool mode is not supported (it forbids transactions); use \
+                 `transaction`",
+            )),
+            other => Err(Error::config(
+                "pgbouncer",
+                format!("is `{other}`; expected one of off, session, transaction"),
+            )),
+        }
+    }
+}
+
 /// The certificate authorities a server certificate is checked against.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -152,17 +232,18 @@ pub enum SessionReset {
 /// | root certificates | the system store | what operators already manage |
 /// | statement cache | 100 statements | sqlx's default: covers an application's hot set |
 /// | session reset | `DISCARD ALL` | nothing leaks to the next holder |
+/// | `pgbouncer` | `off` | a direct connection; see [`PgbouncerMode`] for what each mode changes |
 ///
 /// A value the connection string sets explicitly is kept.
 ///
 /// ```
-/// use adapter_postgres::{PostgresOptions, SslMode};
+/// use adapter_postgres::{PgbouncerMode, PostgresOptions, SslMode};
 ///
 /// let options = PostgresOptions::from_url("postgres://app@db.internal/shop")?
 ///     .with_ssl_mode(SslMode::VerifyFull)
 ///     .with_ca_file("/etc/ssl/db-ca.pem")
 ///     .with_application_name("checkout")
-///     .with_statement_cache_capacity(0); // behind PgBouncer in transaction mode
+///     .with_pgbouncer(PgbouncerMode::Transaction); // or `?pgbouncer=transaction` in the URL
 /// assert!(!format!("{options:?}").contains("secret"));
 /// # Ok::<(), pool_core::Error>(())
 /// ```
@@ -178,6 +259,7 @@ pub struct PostgresOptions {
     pub(crate) statement_cache_capacity: usize,
     pub(crate) cancel_timeout: Duration,
     pub(crate) target_session: TargetSession,
+    pub(crate) pgbouncer: PgbouncerMode,
 }
 
 impl PostgresOptions {
@@ -202,6 +284,7 @@ impl PostgresOptions {
             // past this, a timed-out call returns and its connection is discarded.
             cancel_timeout: Duration::from_millis(1500),
             target_session: TargetSession::Any,
+            pgbouncer: PgbouncerMode::Off,
         }
     }
 
@@ -216,6 +299,7 @@ impl PostgresOptions {
         for (key, value) in &split.own {
             match key.as_str() {
                 "sslmode" => options.ssl_mode = value.parse()?,
+                "pgbouncer" => options.pgbouncer = value.parse()?,
                 "sslrootcert" => {
                     options.root_certs = match value.as_str() {
                         "system" => RootCerts::System,
@@ -429,9 +513,19 @@ impl PostgresOptions {
 
     /// Sets how many prepared statements each connection keeps (least recently used ones are
     /// closed first). `0` turns the cache off: statements are then parsed unnamed on every
-    /// call, which is what PgBouncer in transaction mode needs.
+    /// call. Behind PgBouncer in transaction mode ([`with_pgbouncer`](Self::with_pgbouncer))
+    /// the cache is off whatever this says.
     pub fn with_statement_cache_capacity(mut self, capacity: usize) -> Self {
         self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// Says that connections go through PgBouncer in `mode` (`pgbouncer=` in a connection
+    /// string); [`PgbouncerMode`] has what each mode changes. In transaction mode: no named
+    /// prepared statements, no session reset but the `ROLLBACK` of an open transaction, and a
+    /// query timeout cancels through PgBouncer's forwarding of the protocol cancel request.
+    pub fn with_pgbouncer(mut self, mode: PgbouncerMode) -> Self {
+        self.pgbouncer = mode;
         self
     }
 
@@ -500,9 +594,25 @@ impl PostgresOptions {
         &self.session_reset
     }
 
-    /// The statement cache capacity per connection (`0`: off).
+    /// The statement cache capacity per connection (`0`: off), as set; behind PgBouncer in
+    /// transaction mode the cache is off anyway (see
+    /// [`effective_statement_cache_capacity`](Self::effective_statement_cache_capacity)).
     pub fn statement_cache_capacity(&self) -> usize {
         self.statement_cache_capacity
+    }
+
+    /// The statement cache capacity connections get: `0` behind PgBouncer in transaction mode,
+    /// the configured one otherwise.
+    pub fn effective_statement_cache_capacity(&self) -> usize {
+        match self.pgbouncer {
+            PgbouncerMode::Transaction => 0,
+            PgbouncerMode::Off | PgbouncerMode::Session => self.statement_cache_capacity,
+        }
+    }
+
+    /// Whether connections go through PgBouncer, and in which mode.
+    pub fn pgbouncer(&self) -> PgbouncerMode {
+        self.pgbouncer
     }
 
     /// The budget for cancelling a timed-out query (see
@@ -634,6 +744,7 @@ impl fmt::Debug for PostgresOptions {
             statement_cache_capacity,
             cancel_timeout,
             target_session: _,
+            pgbouncer,
         } = self;
         f.debug_struct("PostgresOptions")
             .field("hosts", &pg.get_hosts())
@@ -659,6 +770,7 @@ impl fmt::Debug for PostgresOptions {
             .field("cancel_timeout", cancel_timeout)
             .field("statement_cache_capacity", statement_cache_capacity)
             .field("target_session_attrs", &self.target_session())
+            .field("pgbouncer", pgbouncer)
             .finish_non_exhaustive()
     }
 }

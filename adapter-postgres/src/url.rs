@@ -1,6 +1,6 @@
 //! The connection-string pre-pass: takes out the parameters this crate owns (tokio-postgres's
-//! parser rejects `sslmode=verify-full`, does not know `sslrootcert`, and knows three of
-//! libpq's six `target_session_attrs`) and hands the rest,
+//! parser rejects `sslmode=verify-full`, knows neither `sslrootcert` nor `pgbouncer`, and knows
+//! three of libpq's six `target_session_attrs`) and hands the rest,
 //! unchanged in meaning, to tokio-postgres's parser, so each libpq parameter is validated once,
 //! by the driver that uses it.
 
@@ -10,7 +10,12 @@ use percent_encoding::percent_decode_str;
 use pool_core::{Error, Result};
 
 /// Parameters this crate parses itself.
-const OWN_KEYS: &[&str] = &["sslmode", "sslrootcert", "target_session_attrs"];
+const OWN_KEYS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "target_session_attrs",
+    "pgbouncer",
+];
 
 /// A connection string split into the driver's part and ours.
 #[derive(Debug, Default, PartialEq)]

@@ -272,3 +272,51 @@ fn builder_methods_override_the_string() {
     );
     assert_eq!(options.statement_cache_capacity(), 0);
 }
+
+#[test]
+fn the_pgbouncer_setting_parses_from_urls_key_value_strings_and_code() {
+    use adapter_postgres::PgbouncerMode;
+    for (input, mode) in [
+        ("postgres://app@db/shop", PgbouncerMode::Off),
+        (
+            "postgres://app@db/shop?pgbouncer=transaction",
+            PgbouncerMode::Transaction,
+        ),
+        (
+            "postgres://app@db/shop?application_name=x&pgbouncer=session",
+            PgbouncerMode::Session,
+        ),
+        (
+            "host=db user=app pgbouncer=transaction",
+            PgbouncerMode::Transaction,
+        ),
+        ("host=db user=app pgbouncer=off", PgbouncerMode::Off),
+    ] {
+        let options = PostgresOptions::from_url(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(options.pgbouncer(), mode, "{input}");
+        assert!(format!("{options:?}").contains(&format!("pgbouncer: {mode:?}")));
+    }
+    // Transaction mode turns the statement cache off, whatever its capacity says.
+    let options = PostgresOptions::from_url("postgres://app@db/shop?pgbouncer=transaction")
+        .unwrap()
+        .with_statement_cache_capacity(50);
+    assert_eq!(options.statement_cache_capacity(), 50);
+    assert_eq!(options.effective_statement_cache_capacity(), 0);
+    let session = options.with_pgbouncer(PgbouncerMode::Session);
+    assert_eq!(session.effective_statement_cache_capacity(), 50);
+
+    for (input, says) in [
+        (
+            "postgres://app:pw@db/shop?pgbouncer=yes",
+            "expected one of off, session, transaction",
+        ),
+        (
+            "postgres://app:pw@db/shop?pgbouncer=statement",
+            "use `transaction`",
+        ),
+    ] {
+        let err = PostgresOptions::from_url(input).unwrap_err().to_string();
+        assert!(err.contains("pgbouncer") && err.contains(says), "{err}");
+        assert!(!err.contains("pw"), "{err}");
+    }
+}

@@ -205,6 +205,7 @@ struct PostgresEssentials {
     application_name: Option<String>,
     ssl_mode: adapter_postgres::SslMode,
     root_certs: RootCerts,
+    pgbouncer: adapter_postgres::PgbouncerMode,
 }
 
 fn postgres_essentials(options: &PostgresOptions) -> PostgresEssentials {
@@ -216,6 +217,7 @@ fn postgres_essentials(options: &PostgresOptions) -> PostgresEssentials {
         application_name: pg.get_application_name().map(str::to_owned),
         ssl_mode: options.ssl_mode(),
         root_certs: options.root_certs().clone(),
+        pgbouncer: options.pgbouncer(),
     }
 }
 
@@ -246,6 +248,7 @@ fn postgres_key_value(options: &PostgresOptions) -> Option<String> {
         RootCerts::File(path) => parts.push(format!("sslrootcert={}", quote(path.to_str()?))),
         _ => return None,
     }
+    parts.push(format!("pgbouncer={}", options.pgbouncer().as_str()));
     Some(parts.join(" "))
 }
 

@@ -56,7 +56,21 @@ pub async fn run_suite<T: ConformanceTarget>(target: T, only: Option<&[&str]>) -
         .filter(|c| only.is_none_or(|names| names.contains(&c.name())))
         .collect();
     let unreachable = target.probe().await.err();
+    let not_applicable = target.not_applicable();
     let mut reports = Vec::with_capacity(selected.len());
+    for (name, _) in &not_applicable {
+        if !crate::case_names().contains(name) {
+            reports.push(CaseReport {
+                case: name,
+                concern: "target",
+                outcome: Outcome::Failed(format!(
+                    "{} declares `{name}` not applicable, but no case has that name",
+                    target.name()
+                )),
+                duration: Duration::ZERO,
+            });
+        }
+    }
     for case in &selected {
         let report = match &unreachable {
             Some(reason) => CaseReport {
@@ -85,7 +99,22 @@ pub(crate) fn unreachable_reason<T: ConformanceTarget>(target: &T, reason: &str)
 
 /// Runs one case against a target whose database answers: in its own task (a panic is a
 /// failure, not a crash of the run), bounded by [`CASE_DEADLINE`], then drops its tables.
+///
+/// A case the target declares not applicable ([`ConformanceTarget::not_applicable`]) does not
+/// run: its report says so, with the target's reason.
 pub async fn run_case<T: ConformanceTarget>(target: Arc<T>, case: &Case<T>) -> CaseReport {
+    if let Some((_, reason)) = target
+        .not_applicable()
+        .into_iter()
+        .find(|(name, _)| *name == case.name())
+    {
+        return CaseReport {
+            case: case.name(),
+            concern: case.concern(),
+            outcome: Outcome::NotApplicable(reason),
+            duration: Duration::ZERO,
+        };
+    }
     let started = Instant::now();
     let cx = Arc::new(CaseContext::new(target, case.name()));
     let task = tokio::spawn((case.body())(Arc::clone(&cx)));

@@ -107,6 +107,15 @@ pub trait ConformanceTarget: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Cases that do not apply to this target, each with the reason: they do not run and
+    /// show as not applicable, with the reason, in the matrix (never as a pass). For a
+    /// connection pooler in transaction mode, the cases that keep session state (a temporary
+    /// table, a session variable) from one holder to the next. A name that is no case's
+    /// fails the run.
+    fn not_applicable(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
     /// Called after each case with its marker, to forget what the target kept for it and
     /// remove what the case left outside the database (files). The suite drops the tables it
     /// created itself.

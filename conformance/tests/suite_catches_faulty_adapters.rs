@@ -142,6 +142,7 @@ struct FaultyTarget {
     sqlite: SqliteTarget,
     fault: Fault,
     known: Vec<KnownFailure>,
+    not_applicable: Vec<(&'static str, String)>,
 }
 
 #[async_trait]
@@ -187,6 +188,10 @@ impl ConformanceTarget for FaultyTarget {
         self.known.clone()
     }
 
+    fn not_applicable(&self) -> Vec<(&'static str, String)> {
+        self.not_applicable.clone()
+    }
+
     async fn clean_up(&self, marker: &Marker) {
         self.sqlite.clean_up(marker).await;
     }
@@ -203,6 +208,7 @@ async fn outcome_declaring(fault: Fault, case: &str, known: Vec<KnownFailure>) -
         sqlite: SqliteTarget::from_env(),
         fault,
         known,
+        not_applicable: Vec::new(),
     });
     let case = cases::<FaultyTarget>()
         .into_iter()
@@ -346,4 +352,33 @@ async fn a_known_failure_covers_only_its_symptom_and_an_intermittent_one_may_pas
         outcome_declaring(Fault::NoReset, "i64_extremes_round_trip", intermittent).await,
         Outcome::Passed
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_declared_not_applicable_does_not_run_and_says_why() {
+    let case = "temporary_table_does_not_survive_reset";
+    let reason = "no session outlives a transaction here";
+    let target = FaultyTarget {
+        sqlite: SqliteTarget::from_env(),
+        // It would fail this case if it ran.
+        fault: Fault::NoReset,
+        known: Vec::new(),
+        not_applicable: vec![
+            (case, reason.to_owned()),
+            ("no_such_case", reason.to_owned()),
+        ],
+    };
+    let suite = conformance::run_suite(target, Some(&[case, "i64_extremes_round_trip"])).await;
+    assert_eq!(
+        suite.case(case).map(|c| &c.outcome),
+        Some(&Outcome::NotApplicable(reason.to_owned()))
+    );
+    assert_eq!(
+        suite.case("i64_extremes_round_trip").map(|c| &c.outcome),
+        Some(&Outcome::Passed)
+    );
+    match suite.case("no_such_case").map(|c| &c.outcome) {
+        Some(Outcome::Failed(why)) => assert!(why.contains("no case has that name"), "{why}"),
+        other => panic!("an unknown name declared not applicable should fail, got {other:?}"),
+    }
 }

@@ -11,11 +11,12 @@ use clap::Args;
 /// Options of `cargo xtask conformance`, passed on to `conformance-matrix`.
 #[derive(Debug, Args)]
 pub(crate) struct ConformanceArgs {
-    /// Run only these adapters (comma-separated): postgres, mysql, sqlite.
+    /// Run only these adapters (comma-separated): postgres, mysql, sqlite, pgbouncer
+    /// (adapter-postgres through a throwaway PgBouncer in transaction mode).
     #[arg(long, value_delimiter = ',')]
     adapter: Vec<String>,
     /// Fail instead of skipping when one of these adapters' databases cannot be reached
-    /// (comma-separated); CI passes all three.
+    /// (comma-separated); CI passes all four.
     #[arg(long, value_delimiter = ',')]
     require: Vec<String>,
     /// Run only the cases with these names (comma-separated).
@@ -27,11 +28,14 @@ pub(crate) struct ConformanceArgs {
 }
 
 impl ConformanceArgs {
-    /// What CI runs: every adapter, every database required.
+    /// What CI runs: every adapter, every database required (PgBouncer included:
+    /// `services::ensure_pgbouncer` installs it first).
     pub(crate) fn require_all() -> Self {
         Self {
             adapter: Vec::new(),
-            require: ["postgres", "mysql", "sqlite"].map(str::to_owned).to_vec(),
+            require: ["postgres", "mysql", "sqlite", "pgbouncer"]
+                .map(str::to_owned)
+                .to_vec(),
             case: Vec::new(),
             json: false,
         }

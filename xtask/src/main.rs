@@ -27,7 +27,8 @@ enum Task {
     /// documentation with warnings denied and the packaging of every published crate.
     Ci,
     /// Start the local PostgreSQL and MariaDB servers if they are not answering, and wait for them;
-    /// install Chromium and Prometheus if missing (the dashboard and PromQL tests need them).
+    /// install Chromium, Prometheus and PgBouncer if missing (the dashboard, PromQL and
+    /// PgBouncer tests need them).
     Services,
     /// Run the shared conformance suite against every adapter and print the case × adapter
     /// matrix; fails on any failed case, and on an unreachable database named by `--require`.
@@ -61,7 +62,8 @@ fn main() -> ExitCode {
         Task::Ci => ci(),
         Task::Services => services::ensure_running()
             .and_then(|()| services::ensure_chromium())
-            .and_then(|()| services::ensure_prometheus()),
+            .and_then(|()| services::ensure_prometheus())
+            .and_then(|()| services::ensure_pgbouncer()),
         Task::Conformance(args) => conformance::run(&args),
         Task::Bench(args) => bench::bench(&args),
         Task::Load(args) => bench::load(&args),
@@ -84,6 +86,7 @@ fn ci() -> Result<(), String> {
     services::ensure_running()?;
     services::ensure_chromium()?;
     services::ensure_prometheus()?;
+    services::ensure_pgbouncer()?;
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",

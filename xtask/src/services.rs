@@ -79,6 +79,13 @@ pub(crate) fn ensure_prometheus() -> Result<(), String> {
     ensure_debian_package("prometheus", &["prometheus", "promtool"])
 }
 
+/// Installs Debian's PgBouncer when it is missing: the conformance matrix's `pgbouncer` column
+/// and the adapter's cancel-through-a-pooler test start a throwaway PgBouncer in front of a
+/// throwaway PostgreSQL, and CI must not skip them.
+pub(crate) fn ensure_pgbouncer() -> Result<(), String> {
+    ensure_debian_package("pgbouncer", &["pgbouncer"])
+}
+
 /// Installs `package` with apt-get unless every command of `commands` is already on `PATH`;
 /// an error names the package when it still lacks one of them afterwards.
 fn ensure_debian_package(package: &str, commands: &[&str]) -> Result<(), String> {

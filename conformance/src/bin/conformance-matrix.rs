@@ -10,17 +10,19 @@ use clap::Parser;
 use conformance::{Matrix, SuiteReport, run_suite, targets};
 
 /// The adapters this binary knows, in the order they run.
-const ADAPTERS: [&str; 3] = ["postgres", "mysql", "sqlite"];
+const ADAPTERS: [&str; 4] = ["postgres", "mysql", "sqlite", "pgbouncer"];
 
 #[derive(Debug, Parser)]
 #[command(
     about = "Run the conformance suite against every adapter and print the case × adapter matrix",
     after_help = "Servers: CONFORMANCE_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test), \
                   CONFORMANCE_MYSQL_URL (default mysql://root@127.0.0.1:3306/test), \
-                  CONFORMANCE_SQLITE_DIR (default: the temporary directory)."
+                  CONFORMANCE_SQLITE_DIR (default: the temporary directory); pgbouncer starts a \
+                  throwaway PgBouncer and PostgreSQL of its own."
 )]
 struct Args {
-    /// Run only these adapters (comma-separated or repeated): postgres, mysql, sqlite.
+    /// Run only these adapters (comma-separated or repeated): postgres, mysql, sqlite,
+    /// pgbouncer (adapter-postgres through a throwaway PgBouncer in transaction mode).
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(ADAPTERS))]
     adapter: Vec<String>,
     /// Adapters that must run: an unreachable database among them fails the run instead of
@@ -63,6 +65,12 @@ async fn main() -> ExitCode {
             "postgres" => run_suite(targets::PostgresTarget::from_env(), only).await,
             "mysql" => run_suite(targets::MysqlTarget::from_env(), only).await,
             "sqlite" => run_suite(targets::SqliteTarget::from_env(), only).await,
+            "pgbouncer" => {
+                let target = tokio::task::spawn_blocking(targets::PgbouncerTarget::start)
+                    .await
+                    .expect("starting the throwaway PgBouncer does not panic");
+                run_suite(target, only).await
+            }
             other => unreachable!("clap only accepts known adapters, not {other}"),
         };
         suites.push(suite);

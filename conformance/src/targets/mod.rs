@@ -6,9 +6,12 @@
 //! | [`PostgresTarget`] | `CONFORMANCE_POSTGRES_URL` | `postgres://postgres@127.0.0.1:5432/test` |
 //! | [`MysqlTarget`] | `CONFORMANCE_MYSQL_URL` | `mysql://root@127.0.0.1:3306/test` |
 //! | [`SqliteTarget`] | `CONFORMANCE_SQLITE_DIR` (where its database files go) | the system's temporary directory |
+//! | [`PgbouncerTarget`] | none: a throwaway PgBouncer (transaction mode) and PostgreSQL of its own | |
 
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
+mod pgbouncer;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -16,6 +19,8 @@ mod sqlite;
 
 #[cfg(feature = "mysql")]
 pub use mysql::{MYSQL_URL_ENV, MysqlTarget};
+#[cfg(feature = "postgres")]
+pub use pgbouncer::PgbouncerTarget;
 #[cfg(feature = "postgres")]
 pub use postgres::{POSTGRES_URL_ENV, PostgresTarget};
 #[cfg(feature = "sqlite")]

@@ -8,14 +8,19 @@
 //!   authentication or, with a password, `scram-sha-256`.
 //! * [`ThrowawayMariadb`]: `mariadb-install-db` and `mariadbd` from `PATH`, started without
 //!   grant tables (any user, no password).
+//! * [`ThrowawayPgbouncer`]: Debian's PgBouncer (`pgbouncer` on `PATH`, installed by
+//!   `cargo xtask services`) in session or transaction mode ([`PoolMode`]) in front of a
+//!   [`ThrowawayPostgres`] of its own, run as the `postgres` OS user, trust authentication.
 //!
 //! Starting one takes a few seconds (`initdb`, `mariadb-install-db`); the methods block, so
 //! call them from `tokio::task::spawn_blocking` inside a runtime.
 
 mod mariadb;
+mod pgbouncer;
 mod postgres;
 
 pub use mariadb::ThrowawayMariadb;
+pub use pgbouncer::{PoolMode, ThrowawayPgbouncer};
 pub use postgres::ThrowawayPostgres;
 
 use std::net::TcpListener;

@@ -194,11 +194,11 @@ impl Drop for ThrowawayPostgres {
     }
 }
 
-fn path(p: &Path) -> String {
+pub(super) fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub(super) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     let output = Command::new(program)
         .args(args)
         .output()
