@@ -347,11 +347,24 @@ impl MysqlOptions {
         self
     }
 
+    /// Trusts only the CA certificates in this PEM (or DER) file: `TlsRoots::CaFile`, under
+    /// the name adapter-postgres uses.
+    pub fn with_ca_file(self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.with_tls_roots(TlsRoots::CaFile(path.into()))
+    }
+
     /// `true` encrypts without authenticating the server, even when TLS is required: only for
     /// a development server with a self-signed certificate.
-    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+    pub fn with_danger_accept_invalid_certs(mut self, accept: bool) -> Self {
         self.tls.accept_invalid_certs = accept;
         self
+    }
+
+    /// The old name of
+    /// [`with_danger_accept_invalid_certs`](Self::with_danger_accept_invalid_certs).
+    #[deprecated(note = "use `with_danger_accept_invalid_certs`, the name both adapters use")]
+    pub fn danger_accept_invalid_certs(self, accept: bool) -> Self {
+        self.with_danger_accept_invalid_certs(accept)
     }
 
     /// Bounds one connect attempt; `None` (the default) leaves it to the pool's connect timeout.
@@ -391,6 +404,13 @@ impl MysqlOptions {
     pub fn with_program_name(mut self, name: impl Into<String>) -> Self {
         self.program_name = name.into();
         self
+    }
+
+    /// [`with_program_name`](Self::with_program_name) under the name adapter-postgres uses:
+    /// `program_name` is MySQL's `application_name` (shown by
+    /// `performance_schema.session_connect_attrs`).
+    pub fn with_application_name(self, name: impl Into<String>) -> Self {
+        self.with_program_name(name)
     }
 
     /// `true` lets `mysql_async` reconnect through the server's Unix socket when the host is a
@@ -896,7 +916,7 @@ mod tests {
             .with_cancel_timeout(Duration::from_secs(1))
             .with_program_name("svc")
             .with_session_reset(SessionReset::RollbackOnly)
-            .danger_accept_invalid_certs(true)
+            .with_danger_accept_invalid_certs(true)
             .with_tls_roots(TlsRoots::WebPki)
             .with_ssl_mode(SslMode::VerifyCa);
         assert_eq!(
@@ -917,5 +937,17 @@ mod tests {
         assert!(options.accepts_invalid_certs());
         assert_eq!(options.tls_roots(), &TlsRoots::WebPki);
         assert_eq!(options.ssl_mode(), SslMode::VerifyCa);
+    }
+
+    #[test]
+    fn the_names_adapter_postgres_uses_set_the_same_things() {
+        let options = MysqlOptions::new()
+            .with_application_name("billing")
+            .with_ca_file("/etc/ssl/db-ca.pem");
+        assert_eq!(options.program_name(), "billing");
+        assert_eq!(
+            options.tls_roots(),
+            &TlsRoots::CaFile("/etc/ssl/db-ca.pem".into())
+        );
     }
 }

@@ -256,7 +256,7 @@ async fn accepting_invalid_certs_encrypts_without_authenticating() {
     let options = options(&server, false)
         .with_ssl_mode(SslMode::Required)
         .with_tls_roots(TlsRoots::CaFile(server.other_ca.clone()))
-        .danger_accept_invalid_certs(true);
+        .with_danger_accept_invalid_certs(true);
     let mut conn = connect(options).await.expect("unauthenticated TLS");
     assert!(!cipher(&mut conn).await.is_empty());
 }
