@@ -134,8 +134,16 @@ async fn the_manager_writes_to_the_primary_and_reads_from_the_standby() {
 
     // The standby's lag, sampled through its idle connection, is a metric; the primary has
     // none.
-    manager.sample_replica_lag().await;
-    let lags = manager.replica_lag("db").unwrap();
+    // Sampling uses idle connections only: the read connection may still be on its way back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lags = loop {
+        manager.sample_replica_lag().await;
+        let lags = manager.replica_lag("db").unwrap();
+        if lags.iter().all(|(_, lag)| lag.is_some()) || Instant::now() >= deadline {
+            break lags;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(lags.len(), 1);
     assert_eq!(lags[0].0, "db.replica1");
     let lag = lags[0].1.expect("the standby reports its lag");
