@@ -71,7 +71,7 @@ impl<M: Connector> Inner<M> {
         }
         let plan = self.plan;
         let now = (plan.clock_at_checkout || usage_sampled()).then(Instant::now);
-        if self.checkout_checks_due(&conn, now.unwrap_or_else(|| self.coarse_now())) {
+        if self.checkout_checks_due(&conn, self.coarse_ticks()) {
             return Some(Err(conn));
         }
         let usage_weight = if plan.clock_at_checkout {
@@ -167,14 +167,14 @@ impl<M: Connector> Inner<M> {
             } else {
                 1
             };
-            if now.is_none() && !self.checkout_checks_due(pending.conn(), self.coarse_now()) {
+            if now.is_none() && !self.checkout_checks_due(pending.conn(), self.coarse_ticks()) {
                 // Nothing to check and nothing to time: hand it over.
                 return Ok(pending.ready(None, self.leak_tracking(None, caller)));
             }
             let now = now.unwrap_or_else(Instant::now);
             let start = *started.get_or_insert(now);
             let deadline = *deadline.get_or_insert(deadline::after(start, timeout));
-            if !self.checkout_checks_due(pending.conn(), now) {
+            if !self.checkout_checks_due(pending.conn(), self.clock.ticks_at(now)) {
                 let tracking = self.leak_tracking(Some(now), caller);
                 return Ok(pending.ready(Some((now, usage_weight)), tracking));
             }
@@ -232,7 +232,7 @@ impl<M: Connector> Inner<M> {
                 continue;
             }
             let now = Instant::now();
-            if !self.checkout_checks_due(pending.conn(), now) {
+            if !self.checkout_checks_due(pending.conn(), self.clock.ticks_at(now)) {
                 let tracking = self.leak_tracking(Some(now), caller);
                 return Ok(Some(pending.ready(Some((now, 1)), tracking)));
             }
@@ -253,14 +253,20 @@ impl<M: Connector> Inner<M> {
         }
     }
 
-    /// Is there anything to check or run before handing this connection out?
-    fn checkout_checks_due(&self, conn: &Conn<M::Connection>, now: Instant) -> bool {
-        conn.is_expired(now)
+    /// Is there anything to check or run before handing this connection out, at `ticks` on
+    /// the pool's coarse clock? (Integers only: on the fast path `Instant` arithmetic would
+    /// cost as much as the rest of the check.)
+    fn checkout_checks_due(&self, conn: &Conn<M::Connection>, ticks: u64) -> bool {
+        conn.expires_tick <= ticks
             || self.plan.before_checkout_hook
-            || self
-                .plan
-                .validate_after
-                .is_some_and(|bypass| now.saturating_duration_since(conn.last_used) >= bypass)
+            || self.validation_due(conn, ticks)
+    }
+
+    /// Idle (since its last return) at least `validation_bypass`, when validation is on.
+    fn validation_due(&self, conn: &Conn<M::Connection>, ticks: u64) -> bool {
+        self.plan
+            .validate_after_nanos
+            .is_some_and(|bypass| ticks.saturating_sub(conn.last_used_tick) >= bypass)
     }
 
     /// What leak detection records for this checkout, if it is on.
@@ -296,9 +302,7 @@ impl<M: Connector> Inner<M> {
             return Ok(Err(pending));
         }
         let at_least_a_moment = now + Duration::from_millis(1);
-        if let Some(bypass) = self.plan.validate_after
-            && now.saturating_duration_since(conn.last_used) >= bypass
-        {
+        if self.validation_due(conn, self.clock.ticks_at(now)) {
             let limit = deadline
                 .min(deadline::after(now, self.config.health_check_timeout))
                 .max(at_least_a_moment);

@@ -51,9 +51,14 @@ impl<M: Connector> Inner<M> {
             Some(now) => {
                 conn.last_used = now;
                 conn.unstamped_use = false;
+                conn.last_used_tick = self.clock.ticks_at(now);
             }
             None if self.plan.validate_after.is_some() => {
-                conn.last_used = self.coarse_now();
+                // Checkout validation's bypass compares the tick (integers, on the checkout
+                // path); `last_used` keeps hooks' and `retain`'s idle time right.
+                let tick = self.coarse_ticks();
+                conn.last_used_tick = tick;
+                conn.last_used = self.clock.instant_at(tick);
                 conn.unstamped_use = false;
             }
             None => conn.unstamped_use = true,

@@ -31,16 +31,26 @@ impl CoarseClock {
         }
     }
 
-    /// The time as of the last update (never ahead of the real clock).
-    pub(crate) fn now(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
+    /// The time as of the last update, in nanoseconds since the clock's epoch: what the
+    /// checkout path compares (integers: no `Instant` arithmetic, which costs as much as the
+    /// load).
+    pub(crate) fn ticks(&self) -> u64 {
+        self.nanos.load(Ordering::Relaxed)
+    }
+
+    /// `at` on this clock's scale (0 for anything before the epoch).
+    pub(crate) fn ticks_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// A reading of this clock as an `Instant`.
+    pub(crate) fn instant_at(&self, ticks: u64) -> Instant {
+        self.epoch + Duration::from_nanos(ticks)
     }
 
     /// Moves the clock forward to `now` (never back).
     pub(crate) fn advance(&self, now: Instant) {
-        let nanos =
-            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.fetch_max(nanos, Ordering::Relaxed);
+        self.nanos.fetch_max(self.ticks_at(now), Ordering::Relaxed);
     }
 }
 
@@ -52,9 +62,17 @@ mod tests {
     fn the_clock_only_moves_forward() {
         let epoch = Instant::now();
         let clock = CoarseClock::new(epoch);
-        assert_eq!(clock.now(), epoch);
+        assert_eq!(clock.instant_at(clock.ticks()), epoch);
         clock.advance(epoch + Duration::from_millis(500));
         clock.advance(epoch + Duration::from_millis(100));
-        assert_eq!(clock.now(), epoch + Duration::from_millis(500));
+        assert_eq!(
+            clock.instant_at(clock.ticks()),
+            epoch + Duration::from_millis(500)
+        );
+        assert_eq!(clock.ticks(), 500_000_000);
+        assert_eq!(
+            clock.ticks_at(epoch + Duration::from_secs(2)),
+            2_000_000_000
+        );
     }
 }

@@ -208,6 +208,12 @@ pub(crate) struct ConnParts<C> {
     /// at idle connections stamps `last_used` with its own time, so "idle since" is late by at
     /// most one sweep interval, never early.
     pub(crate) unstamped_use: bool,
+    /// When a holder last returned it (or when it opened), on the pool's coarse clock (see
+    /// `clock.rs`): what checkout validation's bypass compares, in integers. Unlike
+    /// `last_used`, set on every return, also on the fast path.
+    pub(crate) last_used_tick: u64,
+    /// `meta.expires_at` on the same clock (`u64::MAX`: never).
+    pub(crate) expires_tick: u64,
     /// How many times it was handed to a caller.
     pub(crate) checkouts: u64,
 }

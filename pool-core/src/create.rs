@@ -98,6 +98,8 @@ impl<M: Connector> Inner<M> {
             meta: ConnMeta::new(id, now, expires_at),
             last_used: now,
             unstamped_use: false,
+            last_used_tick: self.clock.ticks_at(now),
+            expires_tick: expires_at.map_or(u64::MAX, |at| self.clock.ticks_at(at)),
             checkouts: 0,
         }))
     }

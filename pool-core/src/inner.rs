@@ -105,13 +105,13 @@ impl<M: Connector> Inner<M> {
         u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The time for checks that tolerate the coarse clock's staleness (see `clock.rs`): the
-    /// coarse time while the sampler keeps it moving, else the real time.
-    pub(crate) fn coarse_now(&self) -> Instant {
+    /// The time for checks that tolerate the coarse clock's staleness (see `clock.rs`), in its
+    /// ticks: the coarse time while the sampler keeps it moving, else the real time.
+    pub(crate) fn coarse_ticks(&self) -> u64 {
         if self.background.is_alive() {
-            self.clock.now()
+            self.clock.ticks()
         } else {
-            Instant::now()
+            self.clock.ticks_at(Instant::now())
         }
     }
 

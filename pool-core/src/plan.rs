@@ -14,6 +14,8 @@ use crate::hooks::Hooks;
 pub(crate) struct CheckoutPlan {
     /// Validate a connection at checkout once it has been idle this long (`test_on_checkout`).
     pub(crate) validate_after: Option<Duration>,
+    /// `validate_after` in nanoseconds, for the comparison on coarse-clock ticks.
+    pub(crate) validate_after_nanos: Option<u64>,
     /// A before-checkout hook runs at every checkout.
     pub(crate) before_checkout_hook: bool,
     /// Every checkout reads the clock: the hook's deadline needs the time. Otherwise only
@@ -41,6 +43,8 @@ impl CheckoutPlan {
         let before_checkout_hook = hooks.before_checkout.is_some();
         Self {
             validate_after,
+            validate_after_nanos: validate_after
+                .map(|bypass| u64::try_from(bypass.as_nanos()).unwrap_or(u64::MAX)),
             before_checkout_hook,
             clock_at_checkout: before_checkout_hook,
             leak_tracking: config.leak_detection_threshold.map(|_| LeakPlan {

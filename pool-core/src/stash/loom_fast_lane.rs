@@ -99,6 +99,8 @@ impl Pool {
                 meta: ConnMeta::new(id, now, None),
                 last_used: now,
                 unstamped_use: false,
+                last_used_tick: 0,
+                expires_tick: u64::MAX,
                 checkouts: 0,
             });
             assert!(matches!(st.admit(conn), Placed::Idle));
