@@ -6,6 +6,8 @@
 //! `@@server_id`), a row written through `get_write` becomes readable through `get_read`, and
 //! the replica's lag is sampled into `db_client_replica_lag_seconds`.
 
+mod common;
+
 use std::time::Duration;
 
 use adapter_mysql::{MysqlConnector, MysqlOptions};
@@ -89,16 +91,7 @@ async fn the_manager_writes_to_the_primary_and_reads_from_the_replica() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Sampling uses idle connections only: the read connection may still be on its way back.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let lags = loop {
-        manager.sample_replica_lag().await;
-        let lags = manager.replica_lag("db").unwrap();
-        if lags.iter().all(|(_, lag)| lag.is_some()) || Instant::now() >= deadline {
-            break lags;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let lags = common::sampled_lags(&manager, "db").await;
     let lag = lags[0]
         .1
         .expect("the replica reports Seconds_Behind_Master");

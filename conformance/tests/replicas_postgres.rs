@@ -9,6 +9,8 @@
 //!   promoted server with no manual step, within the breaker's open interval plus a connect,
 //!   and reads never stop. The figures are printed for docs/scale-out.md.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -134,16 +136,7 @@ async fn the_manager_writes_to_the_primary_and_reads_from_the_standby() {
 
     // The standby's lag, sampled through its idle connection, is a metric; the primary has
     // none.
-    // Sampling uses idle connections only: the read connection may still be on its way back.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let lags = loop {
-        manager.sample_replica_lag().await;
-        let lags = manager.replica_lag("db").unwrap();
-        if lags.iter().all(|(_, lag)| lag.is_some()) || Instant::now() >= deadline {
-            break lags;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let lags = common::sampled_lags(&manager, "db").await;
     assert_eq!(lags.len(), 1);
     assert_eq!(lags[0].0, "db.replica1");
     let lag = lags[0].1.expect("the standby reports its lag");
