@@ -89,6 +89,10 @@ pub struct PostgresConnection {
     session_reset: SessionReset,
     /// Behind PgBouncer: a query timeout cancels with the protocol cancel request only.
     pgbouncer: bool,
+    /// Behind PgBouncer in transaction mode, whether this connection already warned that a
+    /// holder sent SQL that keeps session state (which another client's transaction will meet
+    /// on PgBouncer's server connection): once per connection, not once per return.
+    warned_session_state: Option<bool>,
     /// The transaction status and session changes, as the session's traffic shows them.
     tracker: Arc<SessionTracker>,
     /// Where the session was opened: the protocol cancel request goes there.
@@ -139,6 +143,8 @@ impl PostgresConnection {
                 PgbouncerMode::Off | PgbouncerMode::Session => options.session_reset.clone(),
             },
             pgbouncer: options.pgbouncer.is_on(),
+            warned_session_state: (options.pgbouncer == PgbouncerMode::Transaction)
+                .then_some(false),
             connector,
             query_timeout: None,
             broken: false,
@@ -565,6 +571,19 @@ impl ConnectionProtocol for PostgresConnection {
     }
 
     fn begin_reset(&mut self) -> ResetStart {
+        // Outside a transaction: a `SET` inside one that is still open is rolled back below.
+        if self.warned_session_state == Some(false)
+            && self.tracker.is_dirty()
+            && !self.tracker.in_transaction()
+        {
+            self.warned_session_state = Some(true);
+            tracing::warn!(
+                "a holder sent SQL that keeps session state (SET, a temporary table, LISTEN, \
+                 PREPARE, a session advisory lock, ...) through PgBouncer in transaction mode: \
+                 it stays on PgBouncer's server connection for whichever client runs there next; \
+                 use SET LOCAL inside a transaction, or pgbouncer=session"
+            );
+        }
         // A clean session (idle, every request answered, nothing sent that keeps session
         // state) goes back as it is: no statement, no round trip, no task.
         let nothing_to_do = match self.session_reset {

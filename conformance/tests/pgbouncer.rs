@@ -177,8 +177,13 @@ fn in_transaction_mode_the_adapter_resets_nothing_but_an_open_transaction() {
         assert_eq!(scalar(&mut b, READ).await, Value::Text("0".into()));
         // A SET outside a transaction stays on the server session: PgBouncer's to reset, not
         // the adapter's (a DISCARD ALL would run on whichever server session is free).
+        let log = conformance::chaos::log_capture();
         set_by_one_is_seen_by_the_other(&mut a, &mut b).await;
         assert!(matches!(a.begin_reset(), pool_core::ResetStart::Done));
+        // ... but the operator is told, once per connection.
+        assert!(matches!(a.begin_reset(), pool_core::ResetStart::Done));
+        let warnings = log.text().matches("keeps session state").count();
+        assert_eq!(warnings, 1, "{}", log.text());
         a.close().await.expect("close");
         b.close().await.expect("close");
     });
