@@ -81,6 +81,15 @@ pub(crate) struct RateSample {
     pub(crate) at: Instant,
     pub(crate) checkouts: u64,
     pub(crate) per_second: f64,
+    /// False until the sampler's first reading: until then the rate is the average since the
+    /// pool was built (a pool used for less than one interval would otherwise show 0 after
+    /// a thousand checkouts).
+    pub(crate) sampled: bool,
+}
+
+/// A tenth of a checkout per second is precision enough, and reads better in JSON.
+fn round_rate(per_second: f64) -> f64 {
+    (per_second * 10.0).round() / 10.0
 }
 
 impl Metrics {
@@ -95,6 +104,7 @@ impl Metrics {
                 at: now,
                 checkouts: 0,
                 per_second: 0.0,
+                sampled: false,
             }),
             last_timeout: Mutex::new(None),
         }
@@ -119,10 +129,10 @@ impl Metrics {
         let elapsed = now.saturating_duration_since(rate.at).as_secs_f64();
         if elapsed > 0.0 {
             let per_second = checkouts.saturating_sub(rate.checkouts) as f64 / elapsed;
-            // A tenth of a checkout per second is precision enough, and reads better in JSON.
-            rate.per_second = (per_second * 10.0).round() / 10.0;
+            rate.per_second = round_rate(per_second);
             rate.at = now;
             rate.checkouts = checkouts;
+            rate.sampled = true;
         }
     }
 }
@@ -184,7 +194,8 @@ pub struct PoolStats {
     pub circuit_rejections_total: u64,
     /// Connections handed to callers.
     pub checkouts_total: u64,
-    /// Checkouts per second over the last sampling interval.
+    /// Checkouts per second over the last sampling interval (`autoscale.sample_interval`,
+    /// 500 ms by default); before the first sample, since the pool was built.
     pub checkout_rate_per_sec: f64,
     /// Time spent waiting for a connection (calls served at once count as zero), over the
     /// recent window: `wait.count` is the checkouts of the window.
@@ -271,6 +282,21 @@ impl Metrics {
         wait
     }
 
+    /// The checkout rate `stats()` shows at `now`: the sampler's, or before its first reading
+    /// the average since the pool was built.
+    fn checkout_rate(&self, now: Instant, checkouts: u64) -> f64 {
+        let rate = self.rate.lock();
+        if rate.sampled {
+            return rate.per_second;
+        }
+        let elapsed = now.saturating_duration_since(rate.at).as_secs_f64();
+        if elapsed > 0.0 {
+            round_rate(checkouts as f64 / elapsed)
+        } else {
+            0.0
+        }
+    }
+
     pub(crate) fn stats(&self, name: &str, locked: LockedCounts) -> PoolStats {
         let c = &self.counters;
         let checkouts = locked
@@ -314,7 +340,7 @@ impl Metrics {
             timeouts_total: Counters::get(&c.timeouts),
             circuit_rejections_total: Counters::get(&c.circuit_rejections),
             checkouts_total: checkouts,
-            checkout_rate_per_sec: self.rate.lock().per_second,
+            checkout_rate_per_sec: self.checkout_rate(now, checkouts),
             wait,
             usage: self.usage.summary(&window, None),
             create: self.create.summary(&window, None),
@@ -356,5 +382,21 @@ mod tests {
         assert_eq!(metrics.rate.lock().per_second, 810.0);
         metrics.sample_rate(start + Duration::from_nanos(2_234_567_891), 1_333);
         assert_eq!(metrics.rate.lock().per_second, 333.0);
+    }
+
+    #[test]
+    fn before_the_first_sample_the_rate_is_the_average_since_start() {
+        let start = Instant::now();
+        let metrics = Metrics::new(start);
+        // The quickstart's case: 1,282 checkouts in 0.221 s, before the sampler ran once.
+        let now = start + Duration::from_millis(221);
+        assert_eq!(metrics.checkout_rate(now, 1_282), 5800.9);
+        assert_eq!(metrics.checkout_rate(start, 0), 0.0);
+        metrics.sample_rate(start + Duration::from_millis(500), 1_500);
+        assert_eq!(
+            metrics.checkout_rate(start + Duration::from_millis(600), 9_999),
+            3000.0,
+            "after the first sample, the sampler's interval rate"
+        );
     }
 }
