@@ -229,16 +229,23 @@ async fn reload_adds_rebuilds_keeps_and_removes_pools() {
     assert_eq!(conn.query("SELECT 1", &[]).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn reload_file_reads_the_file_again() {
+/// A manager built from a file holding `text`; the file (in a directory deleted when the
+/// returned guard drops) can be rewritten for a reload.
+async fn manager_from_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf, PoolManager) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pools.toml");
-    std::fs::write(&path, FIRST).unwrap();
+    std::fs::write(&path, text).unwrap();
     let manager = ManagerConfig::from_file(&path)
         .unwrap()
         .build(&registry())
         .await
         .unwrap();
+    (dir, path, manager)
+}
+
+#[tokio::test]
+async fn reload_file_reads_the_file_again() {
+    let (_dir, path, manager) = manager_from_file(FIRST).await;
     std::fs::write(&path, SECOND).unwrap();
 
     let report = manager.reload_file(&path, DRAIN).await.unwrap();
@@ -249,14 +256,7 @@ async fn reload_file_reads_the_file_again() {
 
 #[tokio::test]
 async fn a_bad_reload_fails_like_startup_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pools.toml");
-    std::fs::write(&path, FIRST).unwrap();
-    let manager = ManagerConfig::from_file(&path)
-        .unwrap()
-        .build(&registry())
-        .await
-        .unwrap();
+    let (_dir, path, manager) = manager_from_file(FIRST).await;
     let before: Vec<AnyPool> = manager.pools().into_iter().map(|(_, p)| p).collect();
 
     std::fs::write(&path, "[pools.kept\nurl = 1").unwrap();
