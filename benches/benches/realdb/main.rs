@@ -14,6 +14,7 @@
 //! 3), in `--rounds` interleaved rounds (default 2); the table shows the best round.
 //!
 //! `cargo bench -p benches --bench realdb [-- --secs 3 --rounds 2 --only postgres,mysql,sqlite]`;
+//! `--contenders deadpool,defaults` keeps only the contenders whose name contains one of the parts;
 //! `-- --test` runs each contender for 0.2 s. A database that cannot be reached is skipped with
 //! a note. URLs: `$PG_URL` (default `postgres://postgres@127.0.0.1:5432/test`), `$MYSQL_URL`
 //! (default `mysql://root@127.0.0.1:3306/test`). Results: `bench-results/realdb.json`.
@@ -47,7 +48,17 @@ struct Options {
     secs: Duration,
     rounds: usize,
     only: Option<Vec<String>>,
+    /// `--contenders a,b`: only contenders whose name contains one of these.
+    contenders: Option<Vec<String>>,
     smoke: bool,
+}
+
+impl Options {
+    fn wants_contender(&self, name: &str) -> bool {
+        self.contenders
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|part| name.contains(part.as_str())))
+    }
 }
 
 fn options() -> Options {
@@ -67,6 +78,7 @@ fn options() -> Options {
             .and_then(|s| s.parse().ok())
             .unwrap_or(if smoke { 1 } else { 2 }),
         only: value("--only").map(|s| s.split(',').map(str::to_owned).collect()),
+        contenders: value("--contenders").map(|s| s.split(',').map(str::to_owned).collect()),
         smoke,
     }
 }
@@ -111,7 +123,7 @@ async fn run_suite(suite: drive::Suite, opts: &Options) -> Vec<Row> {
         let mut notes = vec![None::<String>; n];
         for _ in 0..opts.rounds {
             for (i, (name, setup)) in group.contenders.iter().enumerate() {
-                if notes[i].is_some() {
+                if notes[i].is_some() || !opts.wants_contender(name) {
                     continue;
                 }
                 let result = async {
@@ -133,6 +145,9 @@ async fn run_suite(suite: drive::Suite, opts: &Options) -> Vec<Row> {
             }
         }
         for (i, (name, _)) in group.contenders.into_iter().enumerate() {
+            if !opts.wants_contender(&name) {
+                continue;
+            }
             rows.push(Row {
                 suite: group.suite,
                 name,

@@ -34,19 +34,28 @@ pub fn suite() -> Suite {
                 ),
                 setup(
                     "pool-core 16 / 64, defaults, native client + prepare_cached",
-                    || ours_native(PoolConfig::default()),
+                    || ours_native(PoolConfig::default(), TASKS),
+                ),
+                setup(
+                    "pool-core 16 / 16 (no waiting), defaults, native client + prepare_cached",
+                    || ours_native(PoolConfig::default(), CONNECTIONS),
                 ),
                 setup("pool-core 16 / 64, defaults, neutral API", || {
                     ours(PoolConfig::default())
                 }),
                 setup(
                     "pool-core 16 / 64, fair config, native client + prepare_cached",
-                    || ours_native(benches::competitors::fair_config(CONNECTIONS)),
+                    || ours_native(benches::competitors::fair_config(CONNECTIONS), TASKS),
                 ),
                 setup("pool-core 16 / 64, fair config, neutral API", || {
                     ours(benches::competitors::fair_config(CONNECTIONS))
                 }),
-                setup("deadpool-postgres 16 / 64 (prepare_cached)", deadpool),
+                setup("deadpool-postgres 16 / 64 (prepare_cached)", || {
+                    deadpool(TASKS)
+                }),
+                setup("deadpool-postgres 16 / 16 (no waiting, prepare_cached)", || {
+                    deadpool(CONNECTIONS)
+                }),
                 setup("bb8-postgres 16 / 64 (statement prepared on connect)", bb8),
             ],
         }],
@@ -112,14 +121,17 @@ async fn ours(config: PoolConfig) -> Result<Loop<Pool<PostgresConnector>>, Strin
 
 /// The query as deadpool-postgres runs it: the native client with a cached prepared
 /// statement.
-async fn ours_native(config: PoolConfig) -> Result<Loop<Pool<PostgresConnector>>, String> {
+async fn ours_native(
+    config: PoolConfig,
+    tasks: usize,
+) -> Result<Loop<Pool<PostgresConnector>>, String> {
     let connector = PostgresConnector::from_url(&adapter_url()).map_err(text)?;
     let pool = Pool::builder(connector)
         .config(sized(config))
         .build()
         .await
         .map_err(text)?;
-    Ok(Loop::new(pool, TASKS, |pool, _| {
+    Ok(Loop::new(pool, tasks, |pool, _| {
         Box::pin(async move {
             let mut conn = pool.get().await.map_err(text)?;
             let statement = conn.prepare_cached(SQL).await.map_err(text)?;
@@ -132,7 +144,7 @@ async fn ours_native(config: PoolConfig) -> Result<Loop<Pool<PostgresConnector>>
     }))
 }
 
-async fn deadpool() -> Result<Loop<deadpool_postgres::Pool>, String> {
+async fn deadpool(tasks: usize) -> Result<Loop<deadpool_postgres::Pool>, String> {
     use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
     let config: tokio_postgres::Config = url().parse().map_err(text)?;
     let manager = Manager::from_config(
@@ -146,7 +158,7 @@ async fn deadpool() -> Result<Loop<deadpool_postgres::Pool>, String> {
         .max_size(CONNECTIONS)
         .build()
         .map_err(text)?;
-    Ok(Loop::new(pool, TASKS, |pool, _| {
+    Ok(Loop::new(pool, tasks, |pool, _| {
         Box::pin(async move {
             let client = pool.get().await.map_err(text)?;
             let statement = client.prepare_cached(SQL).await.map_err(text)?;
