@@ -53,9 +53,10 @@ pub fn suite() -> Suite {
                 setup("deadpool-postgres 16 / 64 (prepare_cached)", || {
                     deadpool(TASKS)
                 }),
-                setup("deadpool-postgres 16 / 16 (no waiting, prepare_cached)", || {
-                    deadpool(CONNECTIONS)
-                }),
+                setup(
+                    "deadpool-postgres 16 / 16 (no waiting, prepare_cached)",
+                    || deadpool(CONNECTIONS),
+                ),
                 setup("bb8-postgres 16 / 64 (statement prepared on connect)", bb8),
             ],
         }],
