@@ -242,7 +242,7 @@ impl Census {
     /// connection can be, checking the accounting before taking parked ones out.
     fn take(pool: &Pool, outcome: Outcome, task: &StdArc<Task>) -> Self {
         let mut census = Self::default();
-        let mut st = pool.state.lock().unwrap();
+        let st = pool.state.lock().unwrap();
         match outcome {
             Outcome::Got(conn) => census.waiter.push(conn.into_raw()),
             Outcome::Closed => census.waiter_error = Some(Error::Closed),
