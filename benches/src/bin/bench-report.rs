@@ -331,7 +331,7 @@ fn more_tables(out: &mut String) {
 fn overhead_svg(measured: &Measured) -> String {
     // One colour per pool; sized by `NAMES`, so adding a pool without a colour fails to build.
     const COLORS: [&str; NAMES.len()] = [
-        "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b",
+        "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f",
     ];
     let cells: Vec<(usize, usize)> = SIZES
         .iter()

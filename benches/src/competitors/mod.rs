@@ -13,6 +13,7 @@
 
 mod bb8;
 mod deadpool;
+mod floor;
 mod mobc;
 mod ours;
 mod qp;
@@ -21,6 +22,7 @@ use std::future::Future;
 
 pub use self::bb8::Bb8Pool;
 pub use self::deadpool::DeadpoolPool;
+pub use self::floor::SemaphoreFloor;
 pub use self::mobc::MobcPool;
 pub use self::ours::{OursFairPool, OursPool, default_config, fair_config};
 pub use self::qp::QpPool;
@@ -60,7 +62,8 @@ pub trait Visitor {
     fn visit<P: BenchPool>(&mut self);
 }
 
-/// Calls `visitor` with every pool, ours first (defaults, then the fair configuration).
+/// Calls `visitor` with every pool, ours first (defaults, then the fair configuration), and
+/// last the [`SemaphoreFloor`], which is not a pool but the bound under them all.
 pub fn for_each_pool(visitor: &mut impl Visitor) {
     visitor.visit::<OursPool>();
     visitor.visit::<OursFairPool>();
@@ -68,16 +71,18 @@ pub fn for_each_pool(visitor: &mut impl Visitor) {
     visitor.visit::<Bb8Pool>();
     visitor.visit::<MobcPool>();
     visitor.visit::<QpPool>();
+    visitor.visit::<SemaphoreFloor>();
 }
 
 /// The competitors' names in [`for_each_pool`] order.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     OursPool::NAME,
     OursFairPool::NAME,
     DeadpoolPool::NAME,
     Bb8Pool::NAME,
     MobcPool::NAME,
     QpPool::NAME,
+    SemaphoreFloor::NAME,
 ];
 
 /// Opens all `size` connections of a lazily-filling pool by holding `size` of them at once.
