@@ -33,7 +33,7 @@ enum Task {
     /// Run the shared conformance suite against every adapter and print the case × adapter
     /// matrix; fails on any failed case, and on an unreachable database named by `--require`.
     Conformance(conformance::ConformanceArgs),
-    /// Run the criterion benchmarks side by side with deadpool, bb8, mobc and qp
+    /// Run the criterion benchmarks side by side with deadpool, bb8, mobc, qp and the floor
     /// (`-- --quick`, `-- 'hold/size=4/'`, `-- --test` for a smoke run).
     Bench(bench::BenchArgs),
     /// Run the load test: `cargo xtask load --db noop --connections 1000`,
