@@ -485,10 +485,10 @@ impl<M: Connector> Future for Acquire<'_, M> {
         let now = early_now.unwrap_or_else(Instant::now);
         let breaker = st.breaker.state();
         // This caller needs a new connection unless the pool is full (a holder will return
-        // one) or connections already being opened are not yet spoken for. While the breaker
-        // is open, connects still in flight are retries that give up when they wake: they
-        // serve nobody.
-        let uncovered = st.waiters.waiting() >= st.connecting || breaker == CircuitState::Open;
+        // one) or connections on their way (being opened or reset) are not yet spoken for.
+        // While the breaker is open, connects still in flight are retries that give up when
+        // they wake: they serve nobody.
+        let uncovered = st.waiters.waiting() >= st.on_their_way() || breaker == CircuitState::Open;
         let needs_new = st.now_total() < st.max_size && uncovered;
         let mut trial = false;
         let mut await_trial = false;

@@ -243,14 +243,27 @@ impl<C> State<C> {
         }
     }
 
+    /// Connections that will reach the next waiter without a new connect: those being opened,
+    /// and those the pool is resetting after a return or health-checking, which take one round
+    /// trip where a connect takes several (and a reset that fails discards its connection,
+    /// which starts a replacement for whoever still waits).
+    pub(crate) fn on_their_way(&self) -> usize {
+        self.connecting + self.preparing
+    }
+
     /// How many new connections the pool wants now: enough for the callers waiting beyond the
-    /// connections already being opened, and enough to reach the warm target; never past
-    /// `max_size` or `max_concurrent_creates`.
+    /// connections [on their way](Self::on_their_way), and enough to reach the warm target;
+    /// never past `max_size` or `max_concurrent_creates`.
+    ///
+    /// Counting the connections being reset matters when holders dirty their sessions: a
+    /// caller that returns one and asks again at once (the next request on the same task)
+    /// finds its own connection still being reset, and would otherwise open a new one each
+    /// time, up to `max_size`, twice what the workload needs.
     pub(crate) fn wanted_creates(&self) -> usize {
         if self.closed {
             return 0;
         }
-        let for_waiters = self.waiters.waiting().saturating_sub(self.connecting);
+        let for_waiters = self.waiters.waiting().saturating_sub(self.on_their_way());
         let for_warmth = self.warm_target.saturating_sub(self.open + self.connecting);
         let wanted = for_waiters.max(for_warmth);
         let room = self.max_size.saturating_sub(self.open + self.connecting);
