@@ -70,15 +70,20 @@ pub struct Args {
     /// How long a task keeps its connection after the query (the rest of its "transaction").
     #[arg(long, default_value_t = 1.0)]
     pub hold_ms: f64,
-    /// The pool's max_size.
-    #[arg(long, default_value_t = 50)]
-    pub pool_size: usize,
-    /// The pool's min_size (the auto-scaler moves the warm size between the two).
-    #[arg(long, default_value_t = 5)]
-    pub min_size: usize,
-    /// The pool's acquire timeout, in seconds.
-    #[arg(long, default_value_t = 30.0)]
-    pub acquire_timeout: f64,
+    /// The pool's max_size (default: `PoolConfig`'s, 100).
+    #[arg(long)]
+    pub pool_size: Option<usize>,
+    /// The pool's min_size; the auto-scaler moves the warm size between it and max_size
+    /// (default: `PoolConfig`'s, 5).
+    #[arg(long)]
+    pub min_size: Option<usize>,
+    /// The pool's acquire timeout, in seconds (default: `PoolConfig`'s, 30).
+    #[arg(long)]
+    pub acquire_timeout: Option<f64>,
+    /// The auto-scaler's cool-down before shrinking, in seconds (default: `PoolConfig`'s, one
+    /// minute, longer than most runs: pass e.g. 3 to see the duration scenario's scale-down).
+    #[arg(long)]
+    pub scale_down_cooldown: Option<f64>,
     /// The statement each cycle runs.
     #[arg(long, default_value = "SELECT 1")]
     pub sql: String,
@@ -106,21 +111,46 @@ impl Args {
         Duration::from_secs_f64(self.hold_ms.max(0.0) / 1e3)
     }
 
-    /// The pool's configuration: the defaults, with the changes a load test needs (each one
-    /// says why). Printed in the report.
+    /// The pool's configuration: `PoolConfig::default()`, named, with only what the command
+    /// line asks to change (see [`overrides`](Self::overrides)). Printed in the report.
     pub fn pool_config(&self) -> PoolConfig {
         let mut c = PoolConfig::default();
         c.name = "load".into();
-        c.min_size = Some(self.min_size.min(self.pool_size));
-        c.max_size = self.pool_size;
-        c.acquire_timeout = Duration::from_secs_f64(self.acquire_timeout);
-        // Leak counting stays on, but a stack trace per checkout would dominate a no-op run.
-        c.leak_detection_threshold = Some(Duration::from_secs(60));
-        c.leak_capture_backtrace = false;
-        // A short open period, so the breaker's recovery is seen within the run.
-        c.circuit_breaker.open_duration = Duration::from_secs(1);
-        // The default minute of low use before shrinking is longer than a test run.
-        c.autoscale.scale_down_cooldown = Duration::from_secs(3);
+        if let Some(max) = self.pool_size {
+            c.max_size = max;
+        }
+        if let Some(min) = self.min_size {
+            c.min_size = Some(min.min(c.max_size));
+        }
+        if let Some(secs) = self.acquire_timeout {
+            c.acquire_timeout = Duration::from_secs_f64(secs.max(0.0));
+        }
+        if let Some(secs) = self.scale_down_cooldown {
+            c.autoscale.scale_down_cooldown = Duration::from_secs_f64(secs.max(0.0));
+        }
         c
+    }
+
+    /// The settings the command line changed from the defaults, as `name value` pairs, for the
+    /// report; empty when the pool runs the defaults as users get them.
+    pub fn overrides(&self) -> Vec<String> {
+        let c = self.pool_config();
+        let mut changed = Vec::new();
+        if self.pool_size.is_some() {
+            changed.push(format!("max_size {}", c.max_size));
+        }
+        if self.min_size.is_some() {
+            changed.push(format!("min_size {}", c.effective_min_size()));
+        }
+        if self.acquire_timeout.is_some() {
+            changed.push(format!("acquire_timeout {:?}", c.acquire_timeout));
+        }
+        if self.scale_down_cooldown.is_some() {
+            changed.push(format!(
+                "scale-down cooldown {:?}",
+                c.autoscale.scale_down_cooldown
+            ));
+        }
+        changed
     }
 }

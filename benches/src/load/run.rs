@@ -209,14 +209,16 @@ pub async fn run<M: Connector>(pool: Pool<M>, outage: Arc<dyn Outage>, args: &Ar
 
 fn describe_config(args: &Args) -> String {
     let c = args.pool_config();
+    let overrides = args.overrides();
+    let which = if overrides.is_empty() {
+        "the defaults".to_owned()
+    } else {
+        format!("defaults except {}", overrides.join(", "))
+    };
     format!(
-        "defaults except min_size {} max_size {} acquire_timeout {:?} leak threshold {:?} (no backtraces) breaker open {:?} scale-down cooldown {:?}; hold {:?} after `{}`",
-        c.effective_min_size(),
+        "{which} (max_size {}, min_size {}); hold {:?} after `{}`",
         c.max_size,
-        c.acquire_timeout,
-        c.leak_detection_threshold.unwrap_or_default(),
-        c.circuit_breaker.open_duration,
-        c.autoscale.scale_down_cooldown,
+        c.effective_min_size(),
         args.hold(),
         args.sql
     )
