@@ -65,10 +65,10 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub extreme_secs: u64,
     /// How long the database stays down in the extreme scenario (0 = no outage), in seconds.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = seconds)]
     pub outage_secs: f64,
     /// How long a task keeps its connection after the query (the rest of its "transaction").
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = milliseconds)]
     pub hold_ms: f64,
     /// The pool's max_size (default: `PoolConfig`'s, 100).
     #[arg(long)]
@@ -78,11 +78,11 @@ pub struct Args {
     #[arg(long)]
     pub min_size: Option<usize>,
     /// The pool's acquire timeout, in seconds (default: `PoolConfig`'s, 30).
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub acquire_timeout: Option<f64>,
     /// The auto-scaler's cool-down before shrinking, in seconds (default: `PoolConfig`'s, one
     /// minute, longer than most runs: pass e.g. 3 to see the duration scenario's scale-down).
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub scale_down_cooldown: Option<f64>,
     /// The statement each cycle runs.
     #[arg(long, default_value = "SELECT 1")]
@@ -108,7 +108,7 @@ impl Args {
 
     /// How long a task holds its connection after the query.
     pub fn hold(&self) -> Duration {
-        Duration::from_secs_f64(self.hold_ms.max(0.0) / 1e3)
+        Duration::from_secs_f64(self.hold_ms / 1e3)
     }
 
     /// The pool's configuration: `PoolConfig::default()`, named, with only what the command
@@ -123,10 +123,10 @@ impl Args {
             c.min_size = Some(min.min(c.max_size));
         }
         if let Some(secs) = self.acquire_timeout {
-            c.acquire_timeout = Duration::from_secs_f64(secs.max(0.0));
+            c.acquire_timeout = Duration::from_secs_f64(secs);
         }
         if let Some(secs) = self.scale_down_cooldown {
-            c.autoscale.scale_down_cooldown = Duration::from_secs_f64(secs.max(0.0));
+            c.autoscale.scale_down_cooldown = Duration::from_secs_f64(secs);
         }
         c
     }
@@ -153,4 +153,29 @@ impl Args {
         }
         changed
     }
+}
+
+/// A span in seconds: a number that is not negative and fits a `Duration` (so converting it
+/// later cannot panic).
+fn seconds(text: &str) -> Result<f64, String> {
+    span(text, "seconds", 1.0)
+}
+
+/// A span in milliseconds, checked as [`seconds`] is.
+fn milliseconds(text: &str) -> Result<f64, String> {
+    span(text, "milliseconds", 1e3)
+}
+
+/// Parses a span given in `unit`s, `per_second` of them to a second.
+fn span(text: &str, unit: &str, per_second: f64) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of {unit}"))?;
+    if value < 0.0 || Duration::try_from_secs_f64(value / per_second).is_err() {
+        return Err(format!(
+            "`{text}` {unit} is not a span of time: give a number from 0 up"
+        ));
+    }
+    Ok(value)
 }

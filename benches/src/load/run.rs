@@ -317,7 +317,7 @@ async fn extreme<M: Connector>(
     let stop = Arc::new(AtomicBool::new(false));
     let total = Duration::from_secs(cli.extreme_secs);
     let outage_at = total.mul_f64(0.35);
-    let outage_for = Duration::from_secs_f64(cli.outage_secs.max(0.0));
+    let outage_for = Duration::from_secs_f64(cli.outage_secs);
     let start = Instant::now();
     let mut handles = Vec::with_capacity(n);
     let batch = cli.batch.max(1);
