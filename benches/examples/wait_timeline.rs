@@ -93,7 +93,14 @@ fn print_round(pool: &str, round: usize, gets: &[Get]) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_default();
-    let rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(3);
+    let rounds = match args.next().map(|n| n.parse::<usize>()) {
+        None => 3,
+        Some(Ok(rounds)) => rounds,
+        Some(Err(_)) => {
+            eprintln!("usage: wait_timeline [ours|ours-fair|deadpool|floor] [rounds]");
+            std::process::exit(2);
+        }
+    };
     match which.as_str() {
         "ours" => timeline::<OursPool>(rounds),
         "ours-fair" => timeline::<OursFairPool>(rounds),

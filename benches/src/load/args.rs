@@ -65,11 +65,11 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub extreme_secs: u64,
     /// How long the database stays down in the extreme scenario (0 = no outage), in seconds.
-    #[arg(long, default_value_t = 2.0, value_parser = seconds)]
-    pub outage_secs: f64,
+    #[arg(long = "outage-secs", value_name = "SECS", default_value = "2", value_parser = seconds)]
+    pub outage: Duration,
     /// How long a task keeps its connection after the query (the rest of its "transaction").
-    #[arg(long, default_value_t = 1.0, value_parser = milliseconds)]
-    pub hold_ms: f64,
+    #[arg(long = "hold-ms", value_name = "MS", default_value = "1", value_parser = milliseconds)]
+    pub hold: Duration,
     /// The pool's max_size (default: `PoolConfig`'s, 100).
     #[arg(long)]
     pub pool_size: Option<usize>,
@@ -79,11 +79,11 @@ pub struct Args {
     pub min_size: Option<usize>,
     /// The pool's acquire timeout, in seconds (default: `PoolConfig`'s, 30).
     #[arg(long, value_parser = seconds)]
-    pub acquire_timeout: Option<f64>,
+    pub acquire_timeout: Option<Duration>,
     /// The auto-scaler's cool-down before shrinking, in seconds (default: `PoolConfig`'s, one
     /// minute, longer than most runs: pass e.g. 3 to see the duration scenario's scale-down).
     #[arg(long, value_parser = seconds)]
-    pub scale_down_cooldown: Option<f64>,
+    pub scale_down_cooldown: Option<Duration>,
     /// The statement each cycle runs.
     #[arg(long, default_value = "SELECT 1")]
     pub sql: String,
@@ -106,11 +106,6 @@ impl Args {
         }
     }
 
-    /// How long a task holds its connection after the query.
-    pub fn hold(&self) -> Duration {
-        Duration::from_secs_f64(self.hold_ms / 1e3)
-    }
-
     /// The pool's configuration: `PoolConfig::default()`, named, with only what the command
     /// line asks to change (see [`overrides`](Self::overrides)). Printed in the report.
     pub fn pool_config(&self) -> PoolConfig {
@@ -122,11 +117,11 @@ impl Args {
         if let Some(min) = self.min_size {
             c.min_size = Some(min.min(c.max_size));
         }
-        if let Some(secs) = self.acquire_timeout {
-            c.acquire_timeout = Duration::from_secs_f64(secs);
+        if let Some(timeout) = self.acquire_timeout {
+            c.acquire_timeout = timeout;
         }
-        if let Some(secs) = self.scale_down_cooldown {
-            c.autoscale.scale_down_cooldown = Duration::from_secs_f64(secs);
+        if let Some(cooldown) = self.scale_down_cooldown {
+            c.autoscale.scale_down_cooldown = cooldown;
         }
         c
     }
@@ -155,27 +150,28 @@ impl Args {
     }
 }
 
-/// A span in seconds: a number that is not negative and fits a `Duration` (so converting it
-/// later cannot panic).
-fn seconds(text: &str) -> Result<f64, String> {
+/// A span given in seconds: a number from 0 up that fits a `Duration`.
+fn seconds(text: &str) -> Result<Duration, String> {
     span(text, "seconds", 1.0)
 }
 
-/// A span in milliseconds, checked as [`seconds`] is.
-fn milliseconds(text: &str) -> Result<f64, String> {
+/// A span given in milliseconds, checked as [`seconds`] is.
+fn milliseconds(text: &str) -> Result<Duration, String> {
     span(text, "milliseconds", 1e3)
 }
 
-/// Parses a span given in `unit`s, `per_second` of them to a second.
-fn span(text: &str, unit: &str, per_second: f64) -> Result<f64, String> {
+/// Parses a span given in `unit`s, `per_second` of them to a second: refused by name, never a
+/// panic, when it is not a number, is negative or does not fit a `Duration` (`inf`, `NaN`).
+fn span(text: &str, unit: &str, per_second: f64) -> Result<Duration, String> {
     let value: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a number of {unit}"))?;
-    if value < 0.0 || Duration::try_from_secs_f64(value / per_second).is_err() {
+    if value < 0.0 {
         return Err(format!(
-            "`{text}` {unit} is not a span of time: give a number from 0 up"
+            "`{text}` {unit} is negative: give a number from 0 up"
         ));
     }
-    Ok(value)
+    Duration::try_from_secs_f64(value / per_second)
+        .map_err(|_| format!("`{text}` {unit} is not a span of time: give a number from 0 up"))
 }

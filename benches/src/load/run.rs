@@ -76,7 +76,7 @@ pub async fn run<M: Connector>(pool: Pool<M>, outage: Arc<dyn Outage>, args: &Ar
     let rec = Arc::new(Recorder::default());
     let run_args = Arc::new(RunArgs {
         sql: args.sql.clone(),
-        hold: args.hold(),
+        hold: args.hold,
     });
     let bar = match scenario {
         Scenario::Connections(n) => ProgressBar::new(n as u64 * args.iterations),
@@ -219,7 +219,7 @@ fn describe_config(args: &Args) -> String {
         "{which} (max_size {}, min_size {}); hold {:?} after `{}`",
         c.max_size,
         c.effective_min_size(),
-        args.hold(),
+        args.hold,
         args.sql
     )
 }
@@ -317,7 +317,7 @@ async fn extreme<M: Connector>(
     let stop = Arc::new(AtomicBool::new(false));
     let total = Duration::from_secs(cli.extreme_secs);
     let outage_at = total.mul_f64(0.35);
-    let outage_for = Duration::from_secs_f64(cli.outage_secs);
+    let outage_for = cli.outage;
     let start = Instant::now();
     let mut handles = Vec::with_capacity(n);
     let batch = cli.batch.max(1);
